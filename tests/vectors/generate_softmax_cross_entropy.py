@@ -5,6 +5,7 @@ analytic formula (softmax - onehot) / B that the implementations use, so the vec
 check that formula independently. Run: python tests/vectors/generate_softmax_cross_entropy.py
 """
 
+import itertools
 import json
 from pathlib import Path
 
@@ -48,14 +49,14 @@ def logits_case(name: str, z: np.ndarray, labels: np.ndarray) -> dict:
 def network_case(rng: np.random.Generator) -> dict:
     """A 4-3-2 ReLU network, batch of 3: loss and gradients of every weight and bias."""
     sizes = [4, 3, 2]
-    weights = [rng.uniform(-1, 1, (o, i)) for i, o in zip(sizes, sizes[1:])]
+    weights = [rng.uniform(-1, 1, (o, i)) for i, o in itertools.pairwise(sizes)]
     biases = [rng.uniform(-0.5, 0.5, o) for o in sizes[1:]]
     x = rng.uniform(0, 1, (3, 4))
     labels = np.array([1, 0, 1])
 
     def loss() -> float:
         a = x
-        for k, (w, b) in enumerate(zip(weights, biases)):
+        for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
             a = a @ w.T + b
             if k < len(weights) - 1:
                 a = np.maximum(a, 0.0)
@@ -79,15 +80,22 @@ def main() -> None:
     rng = np.random.default_rng(20261128)
     doc = {
         "schema_version": 1,
-        "description": "Softmax cross-entropy, loss = mean over the batch of -log softmax(z)[label]. "
-        "Expected values are float64 central finite differences of the loss (step 1e-6), "
-        "independent of the analytic gradient. Implementations compute in float32, hence the tolerance.",
+        "description": "Softmax cross-entropy, loss = mean over the batch of "
+        "-log softmax(z)[label]. Expected values are float64 central finite differences of "
+        "the loss (step 1e-6), independent of the analytic gradient. Implementations compute "
+        "in float32, hence the tolerance.",
         "generator": "tests/vectors/generate_softmax_cross_entropy.py",
         "tolerance": {"abs": 1e-5, "rel": 1e-4},
         "logits_cases": [
             logits_case("one sample, three classes", np.array([[1.0, 2.0, 0.5]]), np.array([1])),
-            logits_case("batch of 4, ten classes", rng.normal(0, 2, (4, 10)), np.array([3, 0, 9, 3])),
-            logits_case("large logits (needs max subtraction)", np.array([[1000.0, 999.0, 998.0], [-5.0, 50.0, 49.5]]), np.array([2, 1])),
+            logits_case(
+                "batch of 4, ten classes", rng.normal(0, 2, (4, 10)), np.array([3, 0, 9, 3])
+            ),
+            logits_case(
+                "large logits (needs max subtraction)",
+                np.array([[1000.0, 999.0, 998.0], [-5.0, 50.0, 49.5]]),
+                np.array([2, 1]),
+            ),
             logits_case("uniform logits", np.zeros((2, 5)), np.array([0, 4])),
         ],
         "network_cases": [network_case(rng)],

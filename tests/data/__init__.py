@@ -1,0 +1,1 @@
+"""Test fixtures: hyperfine exports and a synthetic results-folder writer."""

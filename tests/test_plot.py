@@ -1,0 +1,40 @@
+"""Figures of a results folder: PNG and SVG files per applicable plot."""
+
+from pathlib import Path
+
+from data.results_factory import FakeContender, FakeRun, write_results
+
+from harness.analyze import analyze
+from harness.plot import FIGURES, plot
+from harness.report import render_hyperfine_only
+
+
+def _names(folder):
+    return sorted(p.stem for p in (folder / "plots").glob("*.png"))
+
+
+def test_a_full_run_gets_every_figure_but_thread_scaling_in_png_and_svg(tmp_path):
+    folder = write_results(tmp_path / "run")
+    analyze(folder)
+    plot(folder)
+    assert _names(folder) == sorted(set(FIGURES) - {"thread_scaling"})
+    for name in _names(folder):
+        png = (folder / "plots" / f"{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG")
+        svg = (folder / "plots" / f"{name}.svg").read_text()
+        assert "<svg" in svg
+    assert "wall time per run (s)" in (folder / "plots" / "time_distribution.svg").read_text()
+
+
+def test_several_thread_counts_add_the_scaling_plot(tmp_path):
+    contenders = (FakeContender("rust", "rust"), FakeContender("rust-2t", "rust", threads=2))
+    folder = write_results(tmp_path / "run", FakeRun(contenders=contenders))
+    analyze(folder)
+    plot(folder)
+    assert "thread_scaling" in _names(folder)
+
+
+def test_hyperfine_only_input_draws_only_what_hyperfine_measured(tmp_path):
+    export = Path(__file__).parent / "data" / "hyperfine-v2" / "two-commands.json"
+    render_hyperfine_only([export], tmp_path / "out")
+    assert _names(tmp_path / "out") == ["memory", "time_distribution"]

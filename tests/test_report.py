@@ -1,0 +1,158 @@
+"""The self-contained HTML report and summary.md."""
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
+
+from harness.report import render, render_hyperfine_only
+
+DATA = Path(__file__).parent / "data"
+
+
+def _table_row(page: str, name: str) -> str:
+    """The summary-table row of one contender, tags stripped."""
+    table = page.split('id="summary-table"')[1].split("</table>")[0]
+    row = next(r for r in table.split("<tr") if f'class="text">{name}<' in r)
+    return re.sub(r"<[^>]+>", " ", row)
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory):
+    """The original comparison's schema-1 files rendered as one report."""
+    out = tmp_path_factory.mktemp("v1")
+    files = [DATA / "hyperfine-v1" / f for f in ("py_results.json", "rust_results.json")]
+    files.append(DATA / "hyperfine-v1" / "parallel.json")
+    return render_hyperfine_only(files, out).read_text()
+
+
+def test_original_comparison_table_shows_hyperfine_means_and_medians(original):
+    for name, mean, median in [
+        ("py_results", "193.5", "192.4"),
+        ("rust_results", "102.5", "106.7"),
+        ("parallel", "9.117", "9.074"),
+    ]:
+        cells = _table_row(original, name).split()
+        assert mean in cells and median in cells, (name, cells)
+
+
+def test_original_comparison_headline_and_missing_metrics_note(original):
+    assert "parallel is 21.20x faster than py_results" in original
+    assert "rust_results is 1.80x faster than py_results" in original
+    assert "Hyperfine-only input: no metrics stream" in original
+    assert "Mann-Whitney U" in original
+
+
+@pytest.mark.parametrize("name", ["two-commands", "parameter-list", "ignore-failure"])
+def test_schema_2_exports_render_with_their_medians(tmp_path, name):
+    path = DATA / "hyperfine-v2" / f"{name}.json"
+    page = render_hyperfine_only([path], tmp_path).read_text()
+    first = json.loads(path.read_text())["results"][0]
+    median = first["summary"]["time_wall_clock"]["median"]
+    assert f"{median:.4g}" in _table_row(page, html.escape(first["command"])).split()
+
+
+def test_failing_command_in_hyperfine_only_input_is_marked_failed(tmp_path):
+    page = render_hyperfine_only([DATA / "hyperfine-v2" / "ignore-failure.json"], tmp_path)
+    text = page.read_text()
+    assert "Failed contenders" in text and "exit code 1" in text
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory):
+    """A synthetic run with a failed contender and a hostile command line."""
+    broken = FakeContender("rust-broken", "rust", fail=True)
+    fake = FakeRun(
+        contenders=(*DEFAULT_CONTENDERS, broken),
+        command='python -m harness run --note "<script>alert(1)</script>"',
+        evaluator_disagrees="rust",
+    )
+    folder = write_results(tmp_path_factory.mktemp("full") / "run", fake)
+    return folder, render(folder).read_text()
+
+
+def test_report_headline_mentions_ratio_ci_p_and_seconds_per_epoch(full):
+    _, page = full
+    headline = page.split('class="headline">')[1].split("</p>")[0]
+    assert re.search(
+        r"rust is \d\.\d\dx faster than python-numpy \(95 % CI [\d.]+-[\d.]+", headline
+    )
+    assert "seconds per epoch" in headline
+
+
+def test_everything_placed_in_html_is_escaped(full):
+    _, page = full
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_report_is_self_contained(full):
+    _, page = full
+    assert re.search(r"<img src=\"data:image/png;base64,", page)
+    assert not re.search(r"(src|href)=\"(https?:)?//", page)
+    assert "<link" not in page
+
+
+def test_failed_contender_shows_exit_code_and_stderr_tail(full):
+    _, page = full
+    failures = page.split('id="failures"')[1]
+    assert "rust-broken: failed (exit code 3)" in failures
+    assert "training diverged: loss is not finite" in failures
+
+
+def test_fairness_section_shows_spec_parity_seeds_and_evaluator(full):
+    folder, page = full
+    fairness = page.split('id="fairness"')[1].split('id="environment"')[0]
+    assert (
+        json.loads((folder / "analysis.json").read_text())["fairness"]["spec_sha256"]["spec_file"]
+        in fairness
+    )
+    assert "layers.0.weight" in fairness and "passed" in fairness
+    assert "20 vs 21 epochs: float rounding at the threshold" in fairness
+    assert "3 model(s) where the contender's own accuracy disagrees" in fairness  # 3 seeds
+
+
+def test_environment_is_grouped_and_commands_and_raw_links_are_listed(full):
+    _, page = full
+    env = page.split('id="environment"')[1]
+    for group in ("machine", "python", "rust", "tools", "git"):
+        assert f"<h3>{group}</h3>" in env
+    assert "Synthetic CPU @ 3.0GHz" in env
+    assert "init/seed-{seed}.safetensors" in env
+    for link in ("tables/runs.csv", "metrics/rust/seed-1.jsonl", "run.json", "plots/accuracy.svg"):
+        assert f'href="{link}"' in page
+
+
+def test_summary_md_has_headline_and_a_row_per_contender(full):
+    folder, _ = full
+    text = (folder / "summary.md").read_text()
+    assert text.splitlines()[2].startswith("**rust is ")
+    rows = [line for line in text.splitlines() if line.startswith("| rust")]
+    assert len(rows) == 2 and "| failed |" in rows[1]
+
+
+def test_parity_skipped_and_nested_parity_pairs_are_both_shown(tmp_path):
+    folder = write_results(tmp_path / "skip", FakeRun(parity=False))
+    assert "parity check skipped" in render(folder).read_text()
+    nested = write_results(tmp_path / "nested")
+    parity = {
+        "status": "failed",
+        "steps": 3,
+        "tolerance": {"abs": 1e-5, "rule": "|a - b| <= 1e-05 * sqrt(K) per weight"},
+        "pairs": [
+            {
+                "a": "python-numpy",
+                "b": "rust",
+                "tensors": [
+                    {"tensor": "layers.1.bias", "max_abs": 0.5, "max_rel": 1.0, "passed": False}
+                ],
+                "passed": False,
+            }
+        ],
+    }
+    (nested / "parity.json").write_text(json.dumps(parity))
+    page = render(nested).read_text()
+    assert "layers.1.bias" in page and "5.00e-01" in page and "per weight" in page
