@@ -1,0 +1,307 @@
+"""`python -m harness` / `harness`: one function per subcommand and a dispatch table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import __version__
+from harness.errors import HarnessError
+
+DEFAULT_VERIFY = ("python-numpy", "python-numpy-per-sample", "rust", "rust-per-sample", "rust@2")
+
+
+def _ints(text: str, flag: str, minimum: int) -> list[int]:
+    """A comma list of integers >= minimum (`--seeds 1,2,3`)."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or any(v < minimum for v in values):
+        raise HarnessError(
+            f"{flag}: expected integers >= {minimum} separated by commas, got {text!r}"
+        )
+    return values
+
+
+def _int(text: str, flag: str, minimum: int) -> int:
+    """One integer >= minimum."""
+    values = _ints(text, flag, minimum)
+    if len(values) != 1:
+        raise HarnessError(f"{flag}: expected one integer >= {minimum}, got {text!r}")
+    return values[0]
+
+
+def _logger(quiet: bool) -> Callable[[str], None]:
+    """print, or nothing with --quiet."""
+    return (lambda _line: None) if quiet else (lambda line: print(line, flush=True))
+
+
+def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
+    """prepare -> verify -> measure -> ingest -> analyze -> plot -> report."""
+    from harness import measure, prepare, results
+    from harness.contenders import parse_threads
+
+    options = prepare.RunOptions(
+        dataset=args.dataset,
+        data_dir=Path(args.data_dir) if args.data_dir else None,
+        contenders=[c.strip() for c in args.contenders.split(",") if c.strip()],
+        seeds=list(dict.fromkeys(_ints(args.seeds, "--seeds", 0))),
+        runs=_int(args.runs, "--runs", 1),
+        warmup=_int(args.warmup, "--warmup", 0),
+        threads=parse_threads(args.threads) if args.threads else None,
+        target=args.target,
+        max_epochs=_int(args.max_epochs, "--max-epochs", 1) if args.max_epochs else None,
+        out=Path(args.out),
+        quiet=args.quiet,
+        skip_parity=args.skip_parity,
+    )
+    log = _logger(args.quiet)
+    run_dir = results.new_results_dir(options.out)
+    results.update_latest(run_dir)
+    log(f"results folder: {run_dir}")
+    try:
+        run = prepare.prepare(options, run_dir, ["python -m harness", *argv], log)
+        log(f"[1/7] prepare: spec.json, init/ ({len(options.seeds)} seeds), env.json")
+        parity_ok = _run_parity(run, run_dir, options, log)
+        log(
+            f"[3/7] measure: {len(run['contenders'])} contenders x {len(options.seeds)} seeds "
+            f"x {options.runs} runs (+{options.warmup} warmup) with hyperfine"
+        )
+        measured_ok = measure.measure(run_dir, options.quiet, log)
+    except (KeyboardInterrupt, measure.Interrupted):
+        if (run_dir / "run.json").exists():
+            results.update_json(run_dir / "run.json", interrupted=True, finished=results.now_iso())
+        print(
+            f"interrupted: partial results kept in {run_dir}; "
+            f"`python -m harness report {run_dir}` renders them",
+            file=sys.stderr,
+        )
+        return 130
+    report = rebuild(run_dir, log, first_stage=4)
+    results.update_json(run_dir / "run.json", finished=results.now_iso())
+    log(f"report: {report}")
+    if not measured_ok:
+        print(f"error: some contenders failed; see {report}", file=sys.stderr)
+    if not parity_ok:
+        print(f"error: parity check failed; see {run_dir / 'parity.json'}", file=sys.stderr)
+    return 0 if measured_ok and parity_ok else 1
+
+
+def _run_parity(run: dict, run_dir: Path, options, log: Callable[[str], None]) -> bool:
+    """The K-step parity check before timing (parity.json); True when passed or skipped."""
+    from harness import results, verify
+    from harness.contenders import select
+
+    if options.skip_parity:
+        log("[2/7] verify: skipped (--skip-parity)")
+        return True
+    names = [c["name"] for c in run["contenders"]]
+    contenders = {c.name: c for c in select(options.contenders, options.threads)}
+    chosen = [contenders[n] for n in names]
+    init = run_dir / "init" / f"seed-{options.seeds[0]}.safetensors"
+    parity = verify.verify(
+        chosen, run_dir / "spec.json", init, options.parity_steps, run_dir / "parity"
+    )
+    verify.write_parity(run_dir / "parity.json", parity)
+    results.update_json(
+        run_dir / "run.json", parity={"status": parity["status"], "steps": options.parity_steps}
+    )
+    log(f"[2/7] verify: parity {parity['status']} after {options.parity_steps} steps")
+    if parity["status"] != "passed":
+        log(verify.format_table(parity))
+    return parity["status"] == "passed"
+
+
+def rebuild(run_dir: Path, log: Callable[[str], None], first_stage: int = 4) -> Path:
+    """ingest -> analyze -> plot -> report over a results folder; the report's path."""
+    from harness import analyze, ingest, plot, report
+
+    n = first_stage
+    if (run_dir / "run.json").exists():
+        warnings = ingest.ingest(run_dir)
+        log(f"[{n}/7] ingest: tables/*.csv" + (f" ({len(warnings)} warnings)" if warnings else ""))
+        for warning in warnings:
+            log(f"  warning: {warning}")
+    analyze.analyze(run_dir)
+    log(f"[{n + 1}/7] analyze: analysis.json, tables/summary.csv")
+    plot.plot(run_dir)
+    log(f"[{n + 2}/7] plot: plots/")
+    path = report.render(run_dir)
+    log(f"[{n + 3}/7] report: report.html, summary.md")
+    return path
+
+
+def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
+    """Rebuild a results folder's report, or render hyperfine JSON files alone."""
+    from harness import report
+
+    log = _logger(args.quiet)
+    if args.hyperfine_json:
+        files = [Path(f) for f in args.hyperfine_json]
+        out = Path(args.out) if args.out else Path("hyperfine-report")
+        path = report.render_hyperfine_only(files, out)
+    else:
+        if not args.dir:
+            raise HarnessError("report: expected a results folder, or --hyperfine-json FILE...")
+        run_dir = Path(args.dir)
+        if not run_dir.is_dir():
+            raise HarnessError(f"{run_dir}: not a results folder (no such directory)")
+        path = rebuild(run_dir, log, first_stage=1)
+    print(path)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
+    """Two results folders side by side; non-zero when the second regressed."""
+    from harness import compare
+
+    text, status = compare.compare(Path(args.a), Path(args.b))
+    print(text)
+    return status
+
+
+def cmd_verify(args: argparse.Namespace, argv: list[str]) -> int:
+    """Train every contender K steps from one initial model; compare all pairs."""
+    from harness import datasets, prepare, verify
+    from harness.contenders import parse_threads, select, torch_available
+
+    names = (
+        [c.strip() for c in args.contenders.split(",") if c.strip()]
+        if args.contenders
+        else [*DEFAULT_VERIFY, *(["python-torch"] if torch_available() else [])]
+    )
+    contenders = select(names, parse_threads(args.threads) if args.threads else None)
+    steps = _int(args.steps, "--steps", 1)
+    prepare.build_rust(contenders, args.quiet)
+    data_dir = datasets.resolve(args.dataset, Path(args.data_dir) if args.data_dir else None)
+    with tempfile.TemporaryDirectory(prefix="harness-verify-") as tmp:
+        work = Path(tmp)
+        spec = prepare.make_spec(args.dataset, data_dir, 0.99, None)
+        prepare.write_spec(work / "spec.json", spec)
+        init = prepare.write_inits(work / "init", spec["layers"], [1])[1]
+        result = verify.verify(contenders, work / "spec.json", init, steps, work)
+    if args.out:
+        verify.write_parity(Path(args.out), result)
+    print(verify.format_table(result))
+    return 0 if result["status"] == "passed" else 1
+
+
+def cmd_data(args: argparse.Namespace, argv: list[str]) -> int:
+    """`data fetch NAME`: download a dataset into the cache (verified by sha256)."""
+    from harness import datasets
+
+    print(datasets.fetch(args.name))
+    return 0
+
+
+def cmd_env(args: argparse.Namespace, argv: list[str]) -> int:
+    """What is installed, what is missing, and how to get it."""
+    from harness import envinfo
+
+    text, ok = envinfo.format_checklist(envinfo.capture())
+    print(text)
+    return 0 if ok else 1
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
+    "run": cmd_run,
+    "report": cmd_report,
+    "compare": cmd_compare,
+    "verify": cmd_verify,
+    "data": cmd_data,
+    "env": cmd_env,
+}
+
+
+def _dataset_flags(p: argparse.ArgumentParser) -> None:
+    """--dataset and --data-dir, shared by run and verify."""
+    p.add_argument(
+        "--dataset",
+        default="mnist-mini",
+        help="mnist-mini (embedded, default), mnist or fashion-mnist",
+    )
+    p.add_argument("--data-dir", help="a folder with the four IDX files (gzipped or not)")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser with one sub-parser per command."""
+    top = argparse.ArgumentParser(
+        prog="harness", description="Benchmark the same MLP in Rust and Python, fairly."
+    )
+    top.add_argument("--version", action="version", version=f"harness {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="prepare, verify, time with hyperfine, analyze, report")
+    _dataset_flags(run)
+    run.add_argument(
+        "--contenders",
+        default="python-numpy,rust,rust-parallel",
+        help="comma list: python-numpy, python-torch, rust, rust-parallel, "
+        "<name>-per-sample, <name>@N (N threads)",
+    )
+    run.add_argument("--seeds", default="1,2,3", help="shared initial models (default 1,2,3)")
+    run.add_argument("--runs", default="3", help="timed runs per contender and seed (3)")
+    run.add_argument("--warmup", default="1", help="untimed runs before those (1)")
+    run.add_argument(
+        "--threads",
+        help="threads of the parallel contenders (default: all "
+        "cores); a list like 1,2 makes rust@1, rust@2",
+    )
+    run.add_argument("--target", type=float, help="test accuracy to reach (dataset default)")
+    run.add_argument("--max-epochs", help="give up after this many epochs (spec: 50)")
+    run.add_argument("--out", default="results", help="results root (default ./results)")
+    run.add_argument("--quiet", action="store_true", help="no stage lines or progress bar")
+    run.add_argument("--skip-parity", action="store_true", help="skip the parity check")
+
+    rep = sub.add_parser(
+        "report", help="rebuild a results folder's report, or render hyperfine JSON exports"
+    )
+    rep.add_argument("dir", nargs="?", help="a results folder")
+    rep.add_argument("--hyperfine-json", nargs="+", metavar="FILE", help="hyperfine exports")
+    rep.add_argument("--out", help="output folder for --hyperfine-json (hyperfine-report)")
+    rep.add_argument("--quiet", action="store_true", help="print only the report's path")
+
+    cmp = sub.add_parser("compare", help="two results folders side by side")
+    cmp.add_argument("a", help="the baseline results folder")
+    cmp.add_argument("b", help="the results folder to compare with it")
+
+    ver = sub.add_parser("verify", help="parity: every contender trains K steps, models agree")
+    _dataset_flags(ver)
+    ver.add_argument(
+        "--steps", default="10", help="optimizer steps K (10 = one mnist-mini epoch at batch 512)"
+    )
+    ver.add_argument(
+        "--contenders",
+        help="comma list (default: python-numpy and rust, "
+        "batched and per-sample, rust@2, python-torch when installed)",
+    )
+    ver.add_argument("--threads", help="threads of the parallel contenders")
+    ver.add_argument("--out", help="also write the result as JSON here")
+    ver.add_argument("--quiet", action="store_true", help="quiet cargo build")
+
+    data = sub.add_parser("data", help="datasets")
+    data_sub = data.add_subparsers(dest="action", required=True, metavar="ACTION")
+    fetch = data_sub.add_parser("fetch", help="download a dataset into the cache")
+    fetch.add_argument("name", help="mnist or fashion-mnist (mnist-mini is embedded)")
+
+    sub.add_parser("env", help="installed tools and versions; what is missing and how to get it")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m harness` and the `harness` console script."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, argv)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

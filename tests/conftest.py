@@ -1,0 +1,75 @@
+"""Shared fixtures: a tiny real dataset, the fake contenders, both hyperfine versions."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKES_FILE = ROOT / "tests" / "fakes" / "contenders.json"
+EMBEDDED = ROOT / "harness" / "data" / "mnist-mini"
+# The two hyperfine binaries the harness supports: schema 2 (2.0) and schema 1.x (Debian 1.15).
+HYPERFINES = {
+    "2.0": Path(sys.executable).parent / "hyperfine",
+    "1.15": Path("/usr/bin/hyperfine"),
+}
+TINY_SIZES = {"train": 300, "t10k": 200}  # samples kept from mnist-mini: one step per epoch
+
+
+def _slice_idx(raw: bytes, count: int, images: bool) -> bytes:
+    """The first `count` items of an IDX file, header rewritten."""
+    if images:
+        magic, _, rows, cols = struct.unpack(">IIII", raw[:16])
+        return struct.pack(">IIII", magic, count, rows, cols) + raw[16 : 16 + count * rows * cols]
+    magic, _ = struct.unpack(">II", raw[:8])
+    return struct.pack(">II", magic, count) + raw[8 : 8 + count]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with 300 training and 200 test digits of mnist-mini (raw IDX files)."""
+    folder = tmp_path_factory.mktemp("tiny-mnist")
+    for split, count in TINY_SIZES.items():
+        for kind, images in (("images-idx3", True), ("labels-idx1", False)):
+            name = f"{split}-{kind}-ubyte"
+            raw = gzip.decompress((EMBEDDED / f"{name}.gz").read_bytes())
+            (folder / name).write_bytes(_slice_idx(raw, count, images))
+    return folder
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Register the fake contenders of tests/fakes/contenders.json."""
+    monkeypatch.setenv("HARNESS_CONTENDERS_FILE", str(FAKES_FILE))
+    return FAKES_FILE
+
+
+@pytest.fixture(params=sorted(HYPERFINES))
+def any_hyperfine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each supported hyperfine in turn (HYPERFINE=...); skipped when not installed."""
+    path = HYPERFINES[request.param]
+    if not path.exists():
+        pytest.skip(f"hyperfine {request.param} not installed at {path}")
+    monkeypatch.setenv("HYPERFINE", str(path))
+    return request.param
+
+
+@pytest.fixture
+def hyperfine2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use hyperfine 2.0 (the venv's) for tests that need only one version."""
+    path = HYPERFINES["2.0"]
+    if not path.exists():
+        pytest.skip("hyperfine 2.0 not installed in the venv")
+    monkeypatch.setenv("HYPERFINE", str(path))
+
+
+def run_args(out: Path, data: Path, contenders: str, *extra: str) -> list[str]:
+    """`harness run` arguments for a quick run over the tiny data (1 seed, 1 run, no warmup)."""
+    return [
+        "run", "--out", str(out), "--data-dir", str(data), "--contenders", contenders,
+        "--seeds", "1", "--runs", "1", "--warmup", "0", "--quiet", *extra,
+    ]  # fmt: skip

@@ -1,0 +1,126 @@
+"""The command line: help, bad input as one line, failures, Ctrl-C, escaping in the HTML."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FAKES_FILE, HYPERFINES, ROOT, run_args
+
+from harness.__main__ import COMMANDS, main
+from harness.results import read_json
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "data fetch"])
+def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command.split(), "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: harness" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--seeds", "one"], "error: --seeds: expected integers >= 0 separated by commas"),
+        (["--runs", "0"], "error: --runs: expected integers >= 1"),
+        (["--threads", "0"], "error: --threads: expected positive integers"),
+        (["--contenders", "cobol"], "error: --contenders: unknown contender 'cobol'"),
+        (["--data-dir", "/nonexistent"], "error: /nonexistent: not a directory"),
+    ],
+)
+def test_bad_run_flags_give_one_line_and_exit_2(
+    tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--out", str(tmp_path), "--quiet", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_a_run_with_a_failing_contender_reports_it_and_exits_1(
+    tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
+) -> None:
+    argv = run_args(tmp_path, tiny_data, "fake-ok,fake-diverge", "--skip-parity")
+    assert main([*argv, "--target", "0.01"]) == 1
+    latest = tmp_path / "latest"
+    run = read_json(latest / "run.json")
+    assert run["outcomes"]["fake-diverge"]["status"] == "failed"
+    assert run["parity"]["status"] == "skipped" and run["finished"]
+    html = (latest / "report.html").read_text()
+    assert "fake-diverge" in html and "training diverged" in html
+
+
+def test_a_wrong_contender_fails_parity_and_the_report_shows_it(
+    tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
+) -> None:
+    argv = run_args(tmp_path, tiny_data, "python-numpy,fake-perturb", "--max-epochs", "1")
+    assert main([*argv, "--target", "0.01"]) == 1
+    parity = read_json(tmp_path / "latest" / "parity.json")
+    assert parity["status"] == "failed" and parity["steps"] == 3
+    assert "fake-perturb" in (tmp_path / "latest" / "report.html").read_text()
+
+
+def test_a_script_tag_in_a_data_path_is_escaped_in_the_report(
+    tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
+) -> None:
+    evil = tmp_path / "<script>alert(1)<" / "script>"  # the path reads <script>...</script>
+    evil.mkdir(parents=True)
+    for f in tiny_data.iterdir():
+        (evil / f.name).write_bytes(f.read_bytes())
+    argv = run_args(tmp_path / "out", evil, "fake-ok", "--skip-parity", "--target", "0.01")
+    assert main(argv) == 0
+    html = (tmp_path / "out" / "latest" / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_malformed_hyperfine_export_gives_one_line(
+    tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None, capsys
+) -> None:
+    assert main(run_args(tmp_path, tiny_data, "fake-ok", "--skip-parity", "--target", "0.01")) == 0
+    run_dir = (tmp_path / "latest").resolve()
+    (run_dir / "hyperfine.json").write_text('{"results": [')
+    capsys.readouterr()
+    assert main(["report", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run_dir / 'hyperfine.json'}: not valid JSON")
+    assert err.count("\n") == 1
+    (run_dir / "hyperfine.json").write_text(json.dumps({"schema_version": 9, "results": []}))
+    assert main(["report", str(run_dir), "--quiet"]) == 2
+    assert "unknown hyperfine schema_version 9" in capsys.readouterr().err
+
+
+def test_ctrl_c_during_measure_keeps_the_partial_folder_and_report_renders_it(
+    tmp_path: Path, tiny_data: Path
+) -> None:
+    env = {**os.environ, "HARNESS_CONTENDERS_FILE": str(FAKES_FILE),
+           "HYPERFINE": str(HYPERFINES["2.0"])}  # fmt: skip
+    argv = run_args(tmp_path, tiny_data, "fake-ok,fake-slow", "--skip-parity", "--target", "0.01")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", *argv, "--runs", "3"],
+        cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    slow = tmp_path / "latest" / "metrics" / "fake-slow" / "seed-1.jsonl"
+    deadline = time.monotonic() + 60
+    while not slow.exists() or slow.stat().st_size == 0:  # fake-ok is done, fake-slow started
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: partial results kept" in err
+    run_dir = (tmp_path / "latest").resolve()
+    assert read_json(run_dir / "run.json")["interrupted"] is True
+    assert main(["report", str(run_dir), "--quiet"]) == 0
+    assert "fake-ok" in (run_dir / "report.html").read_text()
+
+
+def test_env_lists_tools_with_versions(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["env"])
+    out = capsys.readouterr().out
+    assert "python" in out and "hyperfine" in out and "numpy" in out

@@ -1,0 +1,93 @@
+"""Measure stage: the hyperfine command line, both hyperfine versions, every failure mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness import measure, prepare
+from harness.results import read_json
+
+
+def _prepared(tmp_path: Path, data: Path, names: list[str], runs: int = 1) -> Path:
+    """A results folder after prepare, for the given contenders."""
+    options = prepare.RunOptions(
+        data_dir=data, contenders=names, seeds=[1], runs=runs, warmup=0, target=0.01
+    )
+    prepare.prepare(options, tmp_path, ["test"], log=lambda _: None)
+    return tmp_path
+
+
+def test_hyperfine_gets_one_name_per_benchmark_in_seed_major_order() -> None:
+    run = {
+        "hyperfine": {"path": "hyperfine"},
+        "seeds": [1, 2],
+        "runs": 3,
+        "warmup": 1,
+        "contenders": [
+            {"name": "a", "argv": ["prog", "--x", "/dir with space/seed-{seed}.jsonl"]},
+            {"name": "b", "argv": ["other"]},
+        ],
+    }
+    argv = measure.hyperfine_argv(run, Path("/out"))
+    assert argv[:3] == ["hyperfine", "-N", "--ignore-failure"]
+    assert argv[argv.index("-L") + 1 : argv.index("-L") + 3] == ["seed", "1,2"]
+    names = [argv[i + 1] for i, a in enumerate(argv) if a == "-n"]
+    assert names == ["a", "b", "a", "b"]  # hyperfine loops over parameters, then commands
+    assert argv[-2:] == ["prog --x '/dir with space/seed-{seed}.jsonl'", "other"]
+
+
+def test_every_contender_is_timed_with_either_hyperfine_version(
+    tmp_path: Path, tiny_data: Path, fakes: Path, any_hyperfine: str
+) -> None:
+    run_dir = _prepared(tmp_path, tiny_data, ["fake-ok", "fake-miss"], runs=2)
+    assert measure.measure(run_dir, quiet=True, log=lambda _: None) is False
+    run = read_json(run_dir / "run.json")
+    assert run["outcomes"]["fake-ok"]["status"] == "ok"
+    miss = run["outcomes"]["fake-miss"]
+    assert miss["status"] == "failed" and miss["failures"][0]["exit_codes"] == [1, 1]
+    assert miss["failures"][0]["reason"] == "target not reached"
+    lines = (run_dir / "metrics" / "fake-ok" / "seed-1.jsonl").read_text().splitlines()
+    assert sum('"event": "start"' in line for line in lines) == 2
+
+
+@pytest.mark.parametrize(
+    ("fake", "code", "reason", "stderr_says"),
+    [
+        ("fake-miss", 1, "target not reached", ""),
+        ("fake-bad-input", 2, "bad input", "batch_size: expected a positive integer"),
+        ("fake-diverge", 3, "diverged", "training diverged"),
+        ("fake-crash", 1, "crashed (exit 1 without a max_epochs end event)", "RuntimeError"),
+        ("fake-signal", None, "crashed", ""),
+    ],
+)
+def test_a_failing_contender_is_marked_failed_with_its_exit_code_and_stderr_tail(
+    tmp_path: Path,
+    tiny_data: Path,
+    fakes: Path,
+    hyperfine2: None,
+    fake: str,
+    code: int | None,
+    reason: str,
+    stderr_says: str,
+) -> None:
+    run_dir = _prepared(tmp_path, tiny_data, ["fake-ok", fake])
+    assert measure.measure(run_dir, quiet=True, log=lambda _: None) is False
+    outcomes = read_json(run_dir / "run.json")["outcomes"]
+    assert outcomes["fake-ok"]["status"] == "ok"
+    (failure,) = outcomes[fake]["failures"]
+    if code is not None:
+        assert failure["exit_codes"] == [code] and failure["rerun_exit_code"] == code
+    assert failure["reason"].startswith(reason)
+    assert stderr_says in failure["stderr_tail"]
+    assert stderr_says in (run_dir / failure["stderr_file"]).read_text()
+
+
+def test_a_rerun_for_stderr_does_not_touch_the_timed_metrics(
+    tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
+) -> None:
+    run_dir = _prepared(tmp_path, tiny_data, ["fake-miss"], runs=2)
+    measure.measure(run_dir, quiet=True, log=lambda _: None)
+    metrics = (run_dir / "metrics" / "fake-miss" / "seed-1.jsonl").read_text()
+    assert metrics.count('"event": "start"') == 2  # the two timed runs, not the re-run
