@@ -1,0 +1,10 @@
+//! A multilayer perceptron trained with plain SGD: the Rust contender of the MLP benchmark.
+
+pub mod data;
+pub mod error;
+pub mod linalg;
+pub mod metrics;
+pub mod model;
+pub mod modelfile;
+pub mod spec;
+pub mod train;

@@ -1,0 +1,128 @@
+//! `mlp`: the command-line contender (see CONTRACT.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use mlp::data::Dataset;
+use mlp::error::Error;
+use mlp::metrics::Metrics;
+use mlp::model::Mlp;
+use mlp::spec::{Init, Spec};
+use mlp::train::{describe_init, train, Algorithm, Options};
+use mlp::{linalg, modelfile};
+
+/// Train a multilayer perceptron on MNIST-format digits, as the benchmark's Rust contender.
+#[derive(Parser)]
+#[command(name = "mlp", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train the network described by a spec file.
+    Train(TrainArgs),
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// The spec (JSON) defining the model, data and training.
+    #[arg(long, value_name = "SPEC.json")]
+    spec: PathBuf,
+    /// Start from these weights (safetensors) instead of the spec's init.
+    #[arg(long, value_name = "MODEL.safetensors")]
+    init: Option<PathBuf>,
+    /// One matrix product per layer per batch, or one sample at a time.
+    #[arg(long, value_enum, default_value_t = Algorithm::Batched)]
+    algorithm: Algorithm,
+    /// Compute threads.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    threads: u32,
+    /// Append JSON Lines metrics to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    metrics_out: Option<PathBuf>,
+    /// Write the final model (safetensors) here.
+    #[arg(long, value_name = "FILE.safetensors")]
+    save_model: Option<PathBuf>,
+    /// Stop after K optimizer steps, ignoring the target.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    max_steps: Option<u64>,
+}
+
+/// Runs `train` and returns the exit status.
+fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
+    let spec = Spec::load(&args.spec)?;
+    let threads = args.threads as usize;
+    let mut metrics = Metrics::open(args.metrics_out.as_deref())?;
+    metrics.emit(
+        "start",
+        json!({"implementation": "rust", "version": env!("CARGO_PKG_VERSION"),
+               "algorithm": args.algorithm.name(), "threads": threads, "spec_sha256": spec.sha256,
+               "init": describe_init(&spec.init, args.init.as_deref()),
+               "gemm": linalg::KERNEL, "parallel": args.algorithm.parallel(threads)}),
+    )?;
+
+    let clock = Instant::now();
+    let data = Dataset::load(&spec.dataset_dir)?;
+    let pixels = data.rows * data.cols;
+    if spec.layers[0] != pixels {
+        return Err(Error::BadValue {
+            path: spec.path.display().to_string(),
+            field: "layers[0]".into(),
+            rule: format!(
+                "{pixels} (the {}x{} pixels of each image)",
+                data.rows, data.cols
+            ),
+            got: spec.layers[0].to_string(),
+        });
+    }
+    metrics.emit(
+        "data",
+        json!({"load_seconds": clock.elapsed().as_secs_f64(), "train_samples": data.train.labels.len(),
+               "test_samples": data.test.labels.len()}),
+    )?;
+
+    let mut model = match (&args.init, &spec.init) {
+        (Some(path), _) | (None, Init::File(path)) => {
+            modelfile::load(path, &spec.layers, spec.hidden, spec.output)?
+        }
+        (None, Init::HeNormal { seed }) => {
+            Mlp::he_normal(&spec.layers, spec.hidden, spec.output, *seed)
+        }
+    };
+
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Threads {
+            threads,
+            reason: e.to_string(),
+        })?;
+    let opts = Options {
+        algorithm: args.algorithm,
+        threads,
+        max_steps: args.max_steps.map(|k| k as usize),
+    };
+    let status = pool.install(|| train(&mut model, &data, &spec, opts, &mut metrics, started))?;
+    if let Some(path) = &args.save_model {
+        modelfile::save(&model, path)?;
+    }
+    Ok(status.exit_code())
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let Command::Train(args) = Cli::parse().command;
+    match run(args, started) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! The `mlp` binary end to end: training on the embedded mnist-mini, and every bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+/// The repository's embedded mnist-mini folder.
+fn mnist_mini() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/data/mnist-mini")
+}
+
+/// Runs `mlp train --spec SPEC ARGS...`.
+fn mlp(spec: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlp"))
+        .arg("train")
+        .arg("--spec")
+        .arg(spec)
+        .args(args)
+        .output()
+        .expect("the mlp binary runs")
+}
+
+/// A valid spec (as in harness/specs/mnist-mini.json) over `dir`.
+fn spec_value(dir: &Path) -> Value {
+    json!({
+        "spec_version": 1,
+        "dataset": {"name": "test", "dir": dir},
+        "layers": [784, 256, 10],
+        "hidden_activation": {"kind": "relu"},
+        "output": "softmax_cross_entropy",
+        "init": {"kind": "he_normal", "seed": 42},
+        "optimizer": {"kind": "sgd", "learning_rate": 0.1},
+        "batch_size": 512,
+        "max_epochs": 50,
+        "target_accuracy": 0.9,
+        "dtype": "f32"
+    })
+}
+
+/// Writes `spec` as spec.json in `dir` and returns its path.
+fn write_spec(dir: &Path, spec: &Value) -> PathBuf {
+    let path = dir.join("spec.json");
+    std::fs::write(&path, serde_json::to_string_pretty(spec).unwrap()).unwrap();
+    path
+}
+
+/// An IDX images file: magic, count, rows, cols, then `pixels` bytes.
+fn idx_images(magic: u32, count: u32, pixels: usize) -> Vec<u8> {
+    let mut b = Vec::new();
+    for v in [magic, count, 28, 28] {
+        b.extend(v.to_be_bytes());
+    }
+    b.extend((0..pixels).map(|i| (i % 256) as u8));
+    b
+}
+
+/// An IDX labels file: magic, count, then the labels.
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend(0x801u32.to_be_bytes());
+    b.extend((labels.len() as u32).to_be_bytes());
+    b.extend(labels);
+    b
+}
+
+/// A folder with four valid raw IDX files of 3 training and 2 test images.
+fn small_data() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("train-images-idx3-ubyte"),
+        idx_images(0x803, 3, 3 * 784),
+    )
+    .unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), idx_labels(&[1, 2, 3])).unwrap();
+    std::fs::write(
+        d.join("t10k-images-idx3-ubyte"),
+        idx_images(0x803, 2, 2 * 784),
+    )
+    .unwrap();
+    std::fs::write(d.join("t10k-labels-idx1-ubyte"), idx_labels(&[4, 5])).unwrap();
+    dir
+}
+
+/// Asserts exit status 2 and exactly `line` on stderr.
+fn assert_bad_input(out: &Output, line: &str) {
+    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("{line}\n"));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Runs the valid spec over a data folder and returns the output.
+fn run_on(data: &Path) -> Output {
+    mlp(&write_spec(data, &spec_value(data)), &["--max-steps", "1"])
+}
+
+#[test]
+fn training_on_mnist_mini_reaches_the_target_and_writes_start_data_epochs_and_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let metrics = tmp.path().join("m.jsonl");
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/specs/mnist-mini.json");
+    let out = mlp(&spec, &["--metrics-out", metrics.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    let end = events.last().unwrap();
+    let epochs = end["epochs"].as_u64().unwrap() as usize;
+    assert!(epochs >= 1);
+    let mut expected = vec!["start", "data"];
+    expected.extend(std::iter::repeat_n("epoch", epochs));
+    expected.push("end");
+    assert_eq!(kinds, expected);
+    assert_eq!(end["status"], "reached_target");
+    assert!(end["test_correct"].as_u64().unwrap() > 9000);
+    assert_eq!(events[0]["implementation"], "rust");
+    assert_eq!(events[1]["train_samples"], 5000);
+    assert!(events.iter().all(|e| e["run_id"] == events[0]["run_id"]));
+    for (i, e) in events[2..2 + epochs].iter().enumerate() {
+        assert_eq!(e["epoch"], i + 1);
+        assert_eq!(e["steps"], (i + 1) * 10);
+    }
+}
+
+#[test]
+fn max_steps_stops_after_k_steps_with_step_lines_and_saves_the_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = write_spec(tmp.path(), &spec_value(&mnist_mini()));
+    let metrics = tmp.path().join("m.jsonl");
+    let model = tmp.path().join("out.safetensors");
+    let out = mlp(
+        &spec,
+        &[
+            "--max-steps",
+            "3",
+            "--metrics-out",
+            metrics.to_str().unwrap(),
+            "--save-model",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["start", "data", "step", "step", "step", "end"]);
+    assert!(text.contains("\"status\":\"max_steps\""));
+    let again = mlp(
+        &spec,
+        &["--max-steps", "3", "--init", model.to_str().unwrap()],
+    );
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "the saved model is a valid --init"
+    );
+}
+
+#[test]
+fn a_learning_rate_of_a_million_diverges_with_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = spec_value(&mnist_mini());
+    spec["optimizer"]["learning_rate"] = json!(1e6);
+    let out = mlp(&write_spec(tmp.path(), &spec), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: training diverged: loss is not finite at epoch 1, step "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_data_file_is_named_with_the_gz_alternative() {
+    let data = small_data();
+    std::fs::remove_file(data.path().join("t10k-labels-idx1-ubyte")).unwrap();
+    let d = data.path().display();
+    assert_bad_input(
+        &run_on(data.path()),
+        &format!("error: {d}/t10k-labels-idx1-ubyte: not found (nor t10k-labels-idx1-ubyte.gz); expected the four MNIST IDX files in dataset.dir"),
+    );
+}
+
+#[test]
+fn a_wrong_magic_number_is_reported_in_hex() {
+    let data = small_data();
+    let f = data.path().join("train-images-idx3-ubyte");
+    std::fs::write(&f, idx_images(0x801, 3, 3 * 784)).unwrap();
+    assert_bad_input(
+        &run_on(data.path()),
+        &format!(
+            "error: {}: bad magic number 0x00000801, expected 0x00000803 (IDX images)",
+            f.display()
+        ),
+    );
+}
+
+#[test]
+fn a_truncated_image_file_reports_expected_and_found_bytes() {
+    let data = small_data();
+    let f = data.path().join("train-images-idx3-ubyte");
+    std::fs::write(&f, idx_images(0x803, 3, 2 * 784)).unwrap();
+    assert_bad_input(
+        &run_on(data.path()),
+        &format!(
+            "error: {}: truncated: expected 2352 bytes after the header, found 1568",
+            f.display()
+        ),
+    );
+    std::fs::write(&f, &idx_images(0x803, 3, 0)[..10]).unwrap();
+    assert_bad_input(
+        &run_on(data.path()),
+        &format!(
+            "error: {}: truncated: expected a 16-byte IDX header, found 10 bytes",
+            f.display()
+        ),
+    );
+}
+
+#[test]
+fn label_and_image_counts_that_differ_are_reported() {
+    let data = small_data();
+    let labels = data.path().join("train-labels-idx1-ubyte");
+    std::fs::write(&labels, idx_labels(&[1, 2])).unwrap();
+    let images = data.path().join("train-images-idx3-ubyte");
+    assert_bad_input(
+        &run_on(data.path()),
+        &format!(
+            "error: {}: 2 labels but {} has 3 images",
+            labels.display(),
+            images.display()
+        ),
+    );
+}
+
+#[test]
+fn a_gzipped_file_that_is_not_gzip_is_reported() {
+    let data = small_data();
+    std::fs::remove_file(data.path().join("t10k-labels-idx1-ubyte")).unwrap();
+    let gz = data.path().join("t10k-labels-idx1-ubyte.gz");
+    std::fs::write(&gz, b"plain bytes").unwrap();
+    assert_bad_input(
+        &run_on(data.path()),
+        &format!("error: {}: not a valid gzip stream", gz.display()),
+    );
+}
+
+/// Runs a spec changed by `edit` (over valid data) and returns its path and output.
+fn run_edited(edit: impl FnOnce(&mut Value)) -> (tempfile::TempDir, PathBuf, Output) {
+    let data = small_data();
+    let mut spec = spec_value(data.path());
+    edit(&mut spec);
+    let path = write_spec(data.path(), &spec);
+    let out = mlp(&path, &["--max-steps", "1"]);
+    (data, path, out)
+}
+
+#[test]
+fn an_unknown_spec_key_is_named_with_the_allowed_keys() {
+    let (_d, path, out) = run_edited(|s| s["momentum"] = json!(0.9));
+    assert_bad_input(
+        &out,
+        &format!(
+            "error: {}: unknown key \"momentum\" in the spec (allowed: spec_version, dataset, layers, hidden_activation, output, init, optimizer, batch_size, max_epochs, target_accuracy, dtype)",
+            path.display()
+        ),
+    );
+    let (_d, path, out) = run_edited(|s| s["optimizer"]["nesterov"] = json!(true));
+    assert_bad_input(
+        &out,
+        &format!(
+            "error: {}: unknown key \"nesterov\" in optimizer (allowed: kind, learning_rate)",
+            path.display()
+        ),
+    );
+}
+
+#[test]
+fn a_missing_spec_key_is_named() {
+    let (_d, path, out) = run_edited(|s| {
+        s.as_object_mut().unwrap().remove("batch_size");
+    });
+    assert_bad_input(
+        &out,
+        &format!(
+            "error: {}: missing key \"batch_size\" in the spec",
+            path.display()
+        ),
+    );
+}
+
+#[test]
+fn a_non_positive_learning_rate_is_rejected() {
+    for (value, shown) in [(json!(-0.1), "-0.1"), (json!(0), "0")] {
+        let (_d, path, out) = run_edited(|s| s["optimizer"]["learning_rate"] = value);
+        assert_bad_input(
+            &out,
+            &format!(
+                "error: {}: optimizer.learning_rate: expected a finite number > 0, got {shown}",
+                path.display()
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_non_positive_or_non_integer_batch_size_is_rejected() {
+    for (value, shown) in [
+        (json!(0), "0"),
+        (json!(512.0), "512.0"),
+        (json!(true), "true"),
+    ] {
+        let (_d, path, out) = run_edited(|s| s["batch_size"] = value);
+        assert_bad_input(
+            &out,
+            &format!(
+                "error: {}: batch_size: expected a positive integer, got {shown}",
+                path.display()
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_first_layer_that_is_not_784_for_28x28_images_is_rejected_after_loading() {
+    let (_d, path, out) = run_edited(|s| s["layers"] = json!([700, 256, 10]));
+    assert_bad_input(
+        &out,
+        &format!(
+            "error: {}: layers[0]: expected 784 (the 28x28 pixels of each image), got 700",
+            path.display()
+        ),
+    );
+}
+
+#[test]
+fn an_unknown_activation_kind_is_rejected() {
+    let (_d, path, out) = run_edited(|s| s["hidden_activation"] = json!({"kind": "tanh"}));
+    assert_bad_input(
+        &out,
+        &format!(
+            "error: {}: hidden_activation.kind: expected \"relu\" or \"leaky_relu\", got \"tanh\"",
+            path.display()
+        ),
+    );
+}
+
+#[test]
+fn a_spec_that_is_not_json_reports_line_and_column() {
+    let data = small_data();
+    let path = data.path().join("spec.json");
+    std::fs::write(&path, "{\n  \"spec_version\": ,\n}").unwrap();
+    assert_bad_input(
+        &mlp(&path, &[]),
+        &format!(
+            "error: {}: not valid JSON (line 2, column 19)",
+            path.display()
+        ),
+    );
+}
+
+/// Writes a safetensors file with the given (name, shape) float32 tensors of zeros.
+fn write_model(path: &Path, tensors: &[(&str, Vec<usize>)]) {
+    let buffers: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, s)| vec![0u8; 4 * s.iter().product::<usize>()])
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&buffers)
+        .map(|((n, s), b)| {
+            (
+                n.to_string(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+#[test]
+fn an_init_file_with_a_missing_tensor_names_it() {
+    let data = small_data();
+    let init = data.path().join("init.safetensors");
+    write_model(
+        &init,
+        &[
+            ("layers.0.weight", vec![256, 784]),
+            ("layers.0.bias", vec![256]),
+            ("layers.1.weight", vec![10, 256]),
+        ],
+    );
+    let spec = write_spec(data.path(), &spec_value(data.path()));
+    assert_bad_input(
+        &mlp(&spec, &["--init", init.to_str().unwrap()]),
+        &format!(
+            "error: {}: missing tensor \"layers.1.bias\"",
+            init.display()
+        ),
+    );
+}
+
+#[test]
+fn an_init_file_with_a_wrong_shape_names_both_shapes() {
+    let data = small_data();
+    let init = data.path().join("init.safetensors");
+    write_model(
+        &init,
+        &[
+            ("layers.0.weight", vec![784, 256]),
+            ("layers.0.bias", vec![256]),
+        ],
+    );
+    let mut spec = spec_value(data.path());
+    spec["init"] = json!({"kind": "file", "path": "init.safetensors"});
+    let spec = write_spec(data.path(), &spec);
+    assert_bad_input(
+        &mlp(&spec, &[]),
+        &format!(
+            "error: {}: tensor \"layers.0.weight\" has shape [784, 256], expected [256, 784]",
+            init.display()
+        ),
+    );
+}
+
+#[test]
+fn an_unreadable_metrics_path_fails_before_loading_data() {
+    let (_d, spec, _) = run_edited(|_| {});
+    let out = mlp(&spec, &["--metrics-out", "/nonexistent-folder/m.jsonl"]);
+    assert_bad_input(&out, "error: /nonexistent-folder/m.jsonl: cannot open metrics file for appending: No such file or directory");
+}
+
+#[test]
+fn zero_threads_is_a_usage_error_and_version_prints_name_and_version() {
+    let (_d, spec, _) = run_edited(|_| {});
+    assert_eq!(mlp(&spec, &["--threads", "0"]).status.code(), Some(2));
+    let out = Command::new(env!("CARGO_BIN_EXE_mlp"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "mlp 0.1.0\n");
+}
