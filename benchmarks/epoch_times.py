@@ -158,10 +158,7 @@ def main() -> int:
     ap.add_argument("--torch-python", help="a Python with torch installed, to add torch rows")
     args = ap.parse_args()
     if not MLP.exists():
-        sys.exit(
-            f"error: {MLP} not found; build it: cargo build --release --manifest-path "
-            "rust_impl/Cargo.toml"
-        )
+        sys.exit(f"error: {MLP} not found; build it: (cd rust_impl && cargo build --release)")
     threads = [int(t) for t in args.threads.split(",")]
     data = load_dataset(args.data_dir)
     n = len(data.train_x)

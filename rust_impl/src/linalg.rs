@@ -1,16 +1,20 @@
 //! The matrix product used everywhere, called on nalgebra's column-major buffers with explicit
 //! strides, so transposes cost nothing and results are written in place.
 //!
-//! Kernel choice, from `cargo bench --bench gemm` on the 2-core AVX2 machine: matrixmultiply
-//! (nalgebra's own kernel) was ~5 % faster single-threaded on the large products (256x784x512);
-//! the `gemm` crate (faer's kernels, runtime SIMD dispatch) was faster on the thin ones (10 rows)
-//! and takes an explicit thread count, so it does the small and all threaded products.
+//! Kernel choice, measured on the 2-core AVX2 machine (`cargo bench --bench gemm` for the
+//! products alone, `benchmarks/epoch_times.py` for whole epochs): matrixmultiply (nalgebra's
+//! own kernel) gives the faster 1-thread epoch on the large products (256x784x512), by about
+//! 6 % more with its k-blocking set to 784 (`.cargo/config.toml`: one k-block for the 784
+//! inputs instead of 256+256+256+16); the `gemm` crate (faer's kernels, runtime SIMD dispatch)
+//! is faster on the thin ones (10 rows) and with several threads. Splitting the output's
+//! columns over threads, each running matrixmultiply, was tried and measured slower on 2
+//! threads than the gemm crate's own threading.
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 /// Name of the product kernel, reported in the metrics start event.
 pub const KERNEL: &str =
-    "matrixmultiply 0.3 sgemm (1 thread, all dims >= 64), else gemm 0.18 (faer kernels)";
+    "matrixmultiply 0.3 sgemm, kc 784 mc 128 (1 thread, all dims >= 64), else gemm 0.18 (faer)";
 
 /// Smallest m, n and k for which a single-threaded product goes to matrixmultiply.
 const LARGE: usize = 64;
