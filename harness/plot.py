@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,6 +256,25 @@ def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
         makers["memory"] = lambda: memory(analysis, cfg)
     if analysis["thread_scaling"]:
         makers["thread_scaling"] = lambda: thread_scaling(analysis, cfg)
+    _JOBS.clear()
+    _JOBS.update({name: (make, out, cfg) for name, make in makers.items()})
+    if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux":
+        # Drawing is most of this stage and every figure is independent: one forked worker per
+        # core (they inherit the data and the imported matplotlib; nothing is pickled but names).
+        workers = min(len(_JOBS), os.cpu_count() or 1)
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            pool.map(_draw, list(_JOBS))
+    else:
+        for name in _JOBS:
+            _draw(name)
+
+
+# name -> (figure maker, plots folder, settings) of the plot() call in progress.
+_JOBS: dict[str, tuple[Callable[[], Figure], Path, PlotConfig]] = {}
+
+
+def _draw(name: str) -> None:
+    """Make and save one figure of the plot() call in progress."""
+    make, out, cfg = _JOBS[name]
     with plt.rc_context({"svg.hashsalt": "mlp-bench", "font.size": 10}):
-        for name, make in makers.items():
-            _save(make(), FIGURES[name][0], out, name, cfg)
+        _save(make(), FIGURES[name][0], out, name, cfg)

@@ -44,10 +44,13 @@ RAW_PATTERNS = (
 
 
 def _num(value: Any, digits: int = 4) -> str:
-    """A number with `digits` significant digits; n/a for missing."""
+    """A number with `digits` significant digits (large ones whole, with commas); n/a if missing."""
     if value is None or (isinstance(value, float) and value != value):
         return "n/a"
-    return f"{float(value):.{digits}g}"
+    number = float(value)
+    if abs(number) >= 10 ** (digits - 1):
+        return f"{number:,.0f}"
+    return f"{number:.{digits}g}"
 
 
 def _pct(value: Any) -> str:
