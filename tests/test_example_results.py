@@ -1,0 +1,90 @@
+"""`report DIR` on a real, checked-in results folder (tests/data/example-run) gives the numbers
+that its raw files imply, computed here independently of the harness's own code.
+
+The folder is a pruned copy of one default `python -m harness run` on this project's 2-core
+development machine (3 contenders x 3 seeds x 3 runs, mnist-mini): run.json, spec.json,
+env.json, parity.json, hyperfine.json and the metrics streams; no models, tables or plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from harness.__main__ import main
+
+EXAMPLE = Path(__file__).parent / "data" / "example-run"
+MINI = Path(__file__).resolve().parent.parent / "harness" / "data" / "mnist-mini"
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the example folder after `python -m harness report DIR`."""
+    run_dir = tmp_path_factory.mktemp("example") / "run"
+    shutil.copytree(EXAMPLE, run_dir)
+    spec = json.loads((run_dir / "spec.json").read_text())
+    spec["dataset"]["dir"] = str(MINI)  # the copy's own embedded data, wherever the clone is
+    (run_dir / "spec.json").write_text(json.dumps(spec, indent=2))
+    assert main(["report", str(run_dir), "--quiet"]) == 0
+    return run_dir
+
+
+def wall_times() -> dict[str, list[float]]:
+    """Every timed wall time per contender, straight from hyperfine's schema-2 export."""
+    export = json.loads((EXAMPLE / "hyperfine.json").read_text())
+    assert export["schema_version"] == 2
+    times: dict[str, list[float]] = {}
+    for result in export["results"]:
+        walls = [m["time_wall_clock"]["value"] for m in result["measurements"]]
+        times.setdefault(result["name"], []).extend(walls)
+    return times
+
+
+def test_the_summary_medians_are_hyperfines_medians(rebuilt: Path) -> None:
+    """Each contender's median wall time in analysis.json is the median of its 9 runs."""
+    analysis = json.loads((rebuilt / "analysis.json").read_text())
+    by_name = {c["name"]: c for c in analysis["contenders"]}
+    for name, walls in wall_times().items():
+        assert len(walls) == 9
+        assert by_name[name]["wall"]["median"] == pytest.approx(statistics.median(walls))
+        assert by_name[name]["wall"]["min"] == pytest.approx(min(walls))
+
+
+def test_the_headline_ratio_is_the_ratio_of_medians_and_names_its_test(rebuilt: Path) -> None:
+    """Speed-up = median(python-numpy) / median(contender), printed to 2 decimals."""
+    walls = wall_times()
+    reference = statistics.median(walls["python-numpy"])
+    summary = (rebuilt / "summary.md").read_text()
+    for name in ("rust", "rust-parallel"):
+        ratio = reference / statistics.median(walls[name])
+        assert f"{name} is {ratio:.2f}x faster than python-numpy" in summary
+
+
+def test_every_run_is_paired_and_each_seed_needs_the_same_epochs_in_every_contender(
+    rebuilt: Path,
+) -> None:
+    """runs.csv pairs each hyperfine run with a run_id; all reached the target, and on each
+    seed (same initial model, same batches) all contenders needed the same epochs."""
+    with (rebuilt / "tables" / "runs.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 27
+    assert all(re.fullmatch(r"[0-9a-f-]{36}", r["run_id"]) for r in rows)
+    assert {r["status"] for r in rows} == {"reached_target"}
+    for seed in ("1", "2", "3"):
+        assert len({r["epochs"] for r in rows if r["seed"] == seed}) == 1, seed
+
+
+def test_the_report_shows_the_spec_hash_and_the_parity_verdict(rebuilt: Path) -> None:
+    """The fairness section names the sha256 of spec.json as run and the parity result."""
+    html = (rebuilt / "report.html").read_text()
+    original = json.loads((EXAMPLE / "run.json").read_text())["spec_sha256"]
+    assert original in html
+    assert original == hashlib.sha256((EXAMPLE / "spec.json").read_bytes()).hexdigest()
+    assert "passed" in html and "parity" in html.lower()
