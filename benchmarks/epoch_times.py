@@ -6,8 +6,9 @@ Each contender runs as the harness runs it (a whole process, same spec, same ini
 target 1.0 so it trains exactly --epochs epochs and exits 1) and reports its own per-epoch
 training seconds in its metrics stream; the first epoch of each process is dropped as warm-up.
 Rounds interleave the contenders so that machine noise hits all of them alike. Beside them,
-measured in this process: a bare NumPy loop of the same maths (no abstraction at all) and the
-machine's sgemm floor (training FLOPs per epoch / measured sgemm FLOP/s).
+measured in this process: python_impl's trainer against a bare NumPy loop of the same maths
+(python_impl.bench.bare_epoch), interleaved, and the machine's sgemm floor (training FLOPs per
+epoch / measured sgemm FLOP/s).
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from python_impl.bench import bare_epoch  # noqa: E402
 from python_impl.data import load_dataset  # noqa: E402
-from python_impl.model import he_normal  # noqa: E402
+from python_impl.model import BatchedTrainer, he_normal, train_epoch  # noqa: E402
 from python_impl.modelfile import save_model  # noqa: E402
 
 MLP = ROOT / "rust_impl" / "target" / "release" / "mlp"
@@ -87,25 +89,24 @@ def run_contender(c: Contender, spec: Path, init: Path, workdir: Path) -> None:
     c.epochs += [e["train_seconds"] for e in events if e["event"] == "epoch" and e["epoch"] > 1]
 
 
-def bare_numpy_epoch(x: np.ndarray, y: np.ndarray, init: list, threads: int) -> float:
-    """One epoch of the same maths written inline with NumPy: the floor for any NumPy code."""
-    (w1, b1), (w2, b2) = [(w.copy(), b.copy()) for w, b in init]
-    onehot = np.eye(10, dtype=np.float32)
+def library_vs_bare(data, params: list, threads: int, repeats: int = 3) -> dict[str, list]:
+    """Epoch seconds of python_impl's trainer and of a bare NumPy loop, interleaved in-process.
+
+    No process start-up, loading or evaluation: this isolates the reference's own overhead.
+    """
+    lib = [(w.copy(), b.copy()) for w, b in params]
+    bare = [(w.copy(), b.copy()) for w, b in params]
+    trainer = BatchedTrainer(lib, "relu", "softmax_cross_entropy", LEARNING_RATE, BATCH)
+    times: dict[str, list] = {"library": [], "bare": []}
     with threadpool_limits(threads, user_api="blas"):
-        start = time.perf_counter()
-        for i in range(0, len(x), BATCH):
-            xb, yb = x[i : i + BATCH], y[i : i + BATCH]
-            h = np.maximum(xb @ w1.T + b1, 0)  # hidden: relu(X W1^T + b1)
-            z = h @ w2.T + b2
-            p = np.exp(z - z.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)  # softmax
-            d2 = (p - onehot[yb]) / len(xb)  # dL/dz for mean cross-entropy
-            d1 = (d2 @ w2) * (h > 0)  # back through W2 and relu
-            w2 -= LEARNING_RATE * (d2.T @ h)
-            b2 -= LEARNING_RATE * d2.sum(axis=0)
-            w1 -= LEARNING_RATE * (d1.T @ xb)
-            b1 -= LEARNING_RATE * d1.sum(axis=0)
-        return time.perf_counter() - start
+        for _ in range(repeats):
+            start = time.perf_counter()
+            train_epoch(trainer, data.train_x, data.train_y, BATCH)
+            times["library"].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            bare_epoch(bare, data.train_x, data.train_y, BATCH, LEARNING_RATE)
+            times["bare"].append(time.perf_counter() - start)
+    return times
 
 
 def sgemm_gflops(threads: int) -> float:
@@ -173,10 +174,7 @@ def main() -> int:
             for c in table:
                 print(f"round {r + 1}/{args.rounds}: {c.label}", file=sys.stderr)
                 run_contender(c, spec, init, workdir)
-        bare = {
-            t: [bare_numpy_epoch(data.train_x, data.train_y, params, t) for _ in range(3)]
-            for t in threads
-        }
+        in_process = {t: library_vs_bare(data, params, t) for t in threads}
         gflops = {t: sgemm_gflops(t) for t in threads}
 
     shape = "-".join(map(str, LAYERS))
@@ -190,8 +188,9 @@ def main() -> int:
         base = ref_ps if c.algorithm == "per-sample" else ref[c.threads]
         print(f"{c.label:<22} {med:9.3f} {min(c.epochs):8.3f} {med / base:8.2f}x")
     for t in threads:
-        med = statistics.median(bare[t])
-        print(f"{f'bare numpy loop {t}t':<22} {med:9.3f} {min(bare[t]):8.3f} {med / ref[t]:8.2f}x")
+        lib, bare = (statistics.median(in_process[t][k]) for k in ("library", "bare"))
+        print(f"{f'in-process library {t}t':<22} {lib:9.3f} {'':>8} {lib / bare:8.2f}x of bare")
+        print(f"{f'in-process bare loop {t}t':<22} {bare:9.3f}")
     flops = training_flops(n)
     for t in threads:
         floor = flops / (gflops[t] * 1e9)

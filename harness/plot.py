@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from harness.analyze import read_table, successful
 from harness.errors import HarnessError
@@ -91,6 +92,7 @@ def time_distribution(runs: pd.DataFrame, order: list[str], cfg: PlotConfig) -> 
             hist.hist(values, bins=bins, alpha=0.6, color=_color(i), label=name)
     hist.set_xlabel("wall time per run (s)")
     hist.set_ylabel("runs")
+    hist.yaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted, not measured
     hist.legend(fontsize="small")
     box.boxplot([s if s.size else [np.nan] for s in samples], **HORIZONTAL)
     box.invert_yaxis()

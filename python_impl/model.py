@@ -133,7 +133,36 @@ def sgd_update(
         b -= gb
 
 
-class BatchedTrainer:
+class Trainer:
+    """What both algorithms share: the model, its settings, and the SGD step."""
+
+    def __init__(
+        self,
+        params: Params,
+        activation: Activation | str | Mapping,
+        output: str,
+        learning_rate: float,
+    ) -> None:
+        self.params = params  # updated in place by step()
+        self.alpha = as_activation(activation).alpha
+        self.output = OUTPUTS[output]
+        self.learning_rate = learning_rate
+        self.grad_w = [np.empty_like(w) for w, _ in params]  # sums over the batch (not / B)
+        self.grad_b = [np.empty_like(b) for _, b in params]
+
+    def gradients(self, x: np.ndarray, labels: np.ndarray) -> float:
+        """Fills grad_w/grad_b with the batch's gradient sums; returns the loss sum."""
+        raise NotImplementedError
+
+    def step(self, x: np.ndarray, labels: np.ndarray) -> float:
+        """One SGD step on the batch; returns its loss sum (not finite: no update is made)."""
+        loss = self.gradients(x, labels)
+        if np.isfinite(loss):
+            sgd_update(self.params, self.grad_w, self.grad_b, self.learning_rate / len(x))
+        return loss
+
+
+class BatchedTrainer(Trainer):
     """SGD on whole mini-batches: one matrix-matrix product per layer and pass."""
 
     def __init__(
@@ -144,10 +173,7 @@ class BatchedTrainer:
         learning_rate: float,
         max_batch: int,
     ) -> None:
-        self.params = params  # updated in place by step()
-        self.alpha = as_activation(activation).alpha
-        self.output = OUTPUTS[output]
-        self.learning_rate = learning_rate
+        super().__init__(params, activation, output, learning_rate)
         sizes = [w.shape[0] for w, _ in params]
         dtype = params[0][0].dtype
 
@@ -157,8 +183,6 @@ class BatchedTrainer:
         self.z, self.a, self.delta = buffers(), buffers(), buffers()
         self.pos = buffers(np.bool_)  # z > 0, where f'(z) = 1
         self.fprime = buffers()  # f'(z) for leaky ReLU
-        self.grad_w = [np.empty_like(w) for w, _ in params]  # sums over the batch (not / B)
-        self.grad_b = [np.empty_like(b) for _, b in params]
 
     def gradients(self, x: np.ndarray, labels: np.ndarray) -> float:
         """Forward and backward on a batch; fills grad_w/grad_b (sums); returns the loss sum."""
@@ -185,15 +209,8 @@ class BatchedTrainer:
                 backprop_activation(below, below_z, pos, fprime, self.alpha)
         return loss
 
-    def step(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """One SGD step on the batch; returns its loss sum (not finite: no update is made)."""
-        loss = self.gradients(x, labels)
-        if np.isfinite(loss):
-            sgd_update(self.params, self.grad_w, self.grad_b, self.learning_rate / len(x))
-        return loss
 
-
-class PerSampleTrainer:
+class PerSampleTrainer(Trainer):
     """SGD with forward/backward one sample at a time, gradients summed, one update per batch.
 
     Per sample x (a vector): z_l = W_l a_{l-1} + b_l, and the gradient sums grow by the outer
@@ -207,10 +224,7 @@ class PerSampleTrainer:
         output: str,
         learning_rate: float,
     ) -> None:
-        self.params = params  # updated in place by step()
-        self.alpha = as_activation(activation).alpha
-        self.output = OUTPUTS[output]
-        self.learning_rate = learning_rate
+        super().__init__(params, activation, output, learning_rate)
         dtype = params[0][0].dtype
 
         def vectors(kind: np.dtype | type = dtype) -> list[np.ndarray]:
@@ -219,8 +233,6 @@ class PerSampleTrainer:
         self.z, self.a, self.delta = vectors(), vectors(), vectors()
         self.pos, self.fprime = vectors(np.bool_), vectors()
         self.outer = [np.empty_like(w) for w, _ in params]  # delta_l a_{l-1}^T of one sample
-        self.grad_w = [np.empty_like(w) for w, _ in params]  # sums over the batch (not / B)
-        self.grad_b = [np.empty_like(b) for _, b in params]
 
     def sample(self, x: np.ndarray, label: np.ndarray) -> float:
         """Forward and backward on one sample; adds its gradients to the sums; returns its loss."""
@@ -257,13 +269,6 @@ class PerSampleTrainer:
             g.fill(0)
         return sum(self.sample(x[i], labels[i : i + 1]) for i in range(len(x)))
 
-    def step(self, x: np.ndarray, labels: np.ndarray) -> float:
-        """One SGD step on the batch; returns its loss sum (not finite: no update is made)."""
-        loss = self.gradients(x, labels)
-        if np.isfinite(loss):
-            sgd_update(self.params, self.grad_w, self.grad_b, self.learning_rate / len(x))
-        return loss
-
 
 def batches(n: int, batch_size: int) -> Iterator[slice]:
     """The mini-batches of an epoch in file order; the last one may be smaller."""
@@ -271,9 +276,7 @@ def batches(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(start + batch_size, n))
 
 
-def train_epoch(
-    trainer: BatchedTrainer | PerSampleTrainer, x: np.ndarray, y: np.ndarray, batch_size: int
-) -> float:
+def train_epoch(trainer: Trainer, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
     """One epoch of SGD steps over (x, y) with preallocated state; returns the loss sum.
 
     This is the library's epoch without the CLI's bookkeeping, for benchmarks to time.
