@@ -525,6 +525,13 @@ def build_analysis(results_dir: Path, cfg: AnalysisConfig | None = None) -> dict
         summary.update(_contender_info(name, contenders, run))
         summaries.append(summary)
 
+    threads = {s["name"]: s.get("threads") for s in summaries}
+
+    def labelled(name: str) -> str:
+        """The name with its thread count, so a claim never hides unequal resources."""
+        t = threads.get(name)
+        return name if pd.isna(t) else f"{name} ({int(t)} thread{'s' if int(t) > 1 else ''})"
+
     comparisons = []
     ref_ok = groups[reference][successful(groups[reference])] if reference else None
     for name in order:
@@ -534,7 +541,7 @@ def build_analysis(results_dir: Path, cfg: AnalysisConfig | None = None) -> dict
         a, b, paired = _paired_samples(ref_ok, other, "wall_seconds")
         test = ratio_test(a, b, paired, cfg)
         test.update({"contender": name, "reference": reference, "verdict": verdict(test, cfg)})
-        test["sentence"] = sentence(name, reference, test, cfg)
+        test["sentence"] = sentence(labelled(name), labelled(reference), test, cfg)
         test["per_seed"] = per_seed_ratios(ref_ok, other)
         if has_metrics and "seconds_per_epoch" in runs:
             a, b, paired = _paired_samples(ref_ok, other, "seconds_per_epoch")

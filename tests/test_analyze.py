@@ -21,8 +21,8 @@ def _analysis(tmp_path, fake=None):
 def test_headline_claims_faster_with_ratio_ci_and_p_value(tmp_path):
     a, _ = _analysis(tmp_path)
     assert a["reference"] == "python-numpy"
-    assert a["headline"].startswith("rust is 2.")
-    assert "x faster than python-numpy (95 % CI" in a["headline"]
+    assert a["headline"].startswith("rust (1 thread) is 2.")
+    assert "x faster than python-numpy (1 thread) (95 % CI" in a["headline"]
     assert "seconds per epoch" in a["headline"]
     (cmp,) = a["comparisons"]
     assert cmp["paired"] is True and cmp["test"] == "wilcoxon"
@@ -34,7 +34,9 @@ def test_equal_contenders_give_no_significant_difference(tmp_path):
     twin = FakeContender("rust-twin", "rust")
     a, _ = _analysis(tmp_path, FakeRun(contenders=(FakeContender("rust", "rust"), twin)))
     assert a["comparisons"][0]["verdict"] == "no_difference"
-    assert a["headline"].startswith("no significant difference between rust-twin and rust")
+    assert a["headline"].startswith(
+        "no significant difference between rust-twin (1 thread) and rust (1 thread)"
+    )
 
 
 def test_epoch_mismatch_at_the_threshold_is_flagged_and_explained(tmp_path):

@@ -58,13 +58,19 @@ def test_the_summary_medians_are_hyperfines_medians(rebuilt: Path) -> None:
 
 
 def test_the_headline_ratio_is_the_ratio_of_medians_and_names_its_test(rebuilt: Path) -> None:
-    """Speed-up = median(python-numpy) / median(contender), printed to 2 decimals."""
+    """Speed-up = median(python-numpy) / median(contender), to 2 decimals, threads named."""
     walls = wall_times()
     reference = statistics.median(walls["python-numpy"])
     summary = (rebuilt / "summary.md").read_text()
-    for name in ("rust", "rust-parallel"):
+    run = json.loads((EXAMPLE / "run.json").read_text())
+    threads = {c["name"]: c["threads"] for c in run["contenders"]}
+    assert threads == {"python-numpy": 1, "rust": 1, "rust-parallel": 2}
+    for name, label in (
+        ("rust", "rust (1 thread)"),
+        ("rust-parallel", "rust-parallel (2 threads)"),
+    ):
         ratio = reference / statistics.median(walls[name])
-        assert f"{name} is {ratio:.2f}x faster than python-numpy" in summary
+        assert f"{label} is {ratio:.2f}x faster than python-numpy (1 thread)" in summary
 
 
 def test_every_run_is_paired_and_each_seed_needs_the_same_epochs_in_every_contender(

@@ -78,7 +78,9 @@ def test_report_headline_mentions_ratio_ci_p_and_seconds_per_epoch(full):
     _, page = full
     headline = page.split('class="headline">')[1].split("</p>")[0]
     assert re.search(
-        r"rust is \d\.\d\dx faster than python-numpy \(95 % CI [\d.]+-[\d.]+", headline
+        r"rust \(1 thread\) is \d\.\d\dx faster than python-numpy \(1 thread\) "
+        r"\(95 % CI [\d.]+-[\d.]+",
+        headline,
     )
     assert "seconds per epoch" in headline
 
@@ -129,7 +131,7 @@ def test_environment_is_grouped_and_commands_and_raw_links_are_listed(full):
 def test_summary_md_has_headline_and_a_row_per_contender(full):
     folder, _ = full
     text = (folder / "summary.md").read_text()
-    assert text.splitlines()[2].startswith("**rust is ")
+    assert text.splitlines()[2].startswith("**rust (1 thread) is ")
     rows = [line for line in text.splitlines() if line.startswith("| rust")]
     assert len(rows) == 2 and "| failed |" in rows[1]
 
