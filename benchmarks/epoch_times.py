@@ -30,10 +30,11 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.prepare import make_spec, write_inits, write_spec  # noqa: E402
 from python_impl.bench import bare_epoch  # noqa: E402
 from python_impl.data import load_dataset  # noqa: E402
-from python_impl.model import BatchedTrainer, he_normal, train_epoch  # noqa: E402
-from python_impl.modelfile import save_model  # noqa: E402
+from python_impl.model import BatchedTrainer, train_epoch  # noqa: E402
+from python_impl.modelfile import load_model  # noqa: E402
 
 MLP = ROOT / "rust_impl" / "target" / "release" / "mlp"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -51,17 +52,6 @@ class Contender:
     algorithm: str
     threads: int
     epochs: list[float]  # per-epoch train_seconds collected over all rounds (warm-up dropped)
-
-
-def write_spec(workdir: Path, data_dir: Path, epochs: int) -> Path:
-    """The default spec on full-size data, with an unreachable target so every epoch runs."""
-    spec = json.loads((ROOT / "harness" / "specs" / "mnist-mini.json").read_text())
-    spec["dataset"] = {"name": data_dir.name, "dir": str(data_dir)}
-    spec["max_epochs"] = epochs
-    spec["target_accuracy"] = 1.0
-    path = workdir / "spec.json"
-    path.write_text(json.dumps(spec, indent=1))
-    return path
 
 
 def run_contender(c: Contender, spec: Path, init: Path, workdir: Path) -> None:
@@ -165,10 +155,11 @@ def main() -> int:
     n = len(data.train_x)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        spec = write_spec(workdir, args.data_dir.resolve(), args.epochs)
-        init = workdir / "init.safetensors"
-        params = he_normal(LAYERS, 1)
-        save_model(init, params)
+        # The harness's own spec and initial model, with an unreachable target: every epoch runs.
+        spec = workdir / "spec.json"
+        write_spec(spec, make_spec(args.data_dir.name, args.data_dir, 1.0, args.epochs))
+        init = write_inits(workdir, LAYERS, [1])[1]
+        params = load_model(init, LAYERS)
         table = contenders(threads, args.torch_python)
         for r in range(args.rounds):
             for c in table:
