@@ -58,7 +58,9 @@ def read_table(path: Path, required: bool = False) -> pd.DataFrame | None:
     """Read one tables/*.csv with seed and contender kept as text."""
     if not path.is_file():
         if required:
-            raise HarnessError(f"{path}: not found; run `python -m harness ingest` first")
+            raise HarnessError(
+                f"{path}: not found; `python -m harness report DIR` re-ingests the raw files"
+            )
         return None
     try:
         frame = pd.read_csv(path, dtype={"contender": str, "seed": str, "run_id": str})
