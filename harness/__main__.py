@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import tempfile
 from collections.abc import Callable
@@ -81,8 +82,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 130
-    report = rebuild(run_dir, log, first_stage=4)
     results.update_json(run_dir / "run.json", finished=results.now_iso())
+    report = rebuild(run_dir, log, first_stage=4)
     log(f"report: {report}")
     if not measured_ok:
         print(f"error: some contenders failed; see {report}", file=sys.stderr)
@@ -116,42 +117,58 @@ def _run_parity(run: dict, run_dir: Path, options, log: Callable[[str], None]) -
     return parity["status"] == "passed"
 
 
-def rebuild(run_dir: Path, log: Callable[[str], None], first_stage: int = 4) -> Path:
-    """ingest -> analyze -> plot -> report over a results folder; the report's path."""
-    from harness import analyze, ingest, plot, report
+# The derived stages in order: module and function name, and what each writes.
+DERIVED = (
+    ("ingest", "tables/*.csv"),
+    ("analyze", "analysis.json, tables/summary.csv"),
+    ("plot", "plots/"),
+)
 
-    n = first_stage
-    if (run_dir / "run.json").exists():
-        warnings = ingest.ingest(run_dir)
-        log(f"[{n}/7] ingest: tables/*.csv" + (f" ({len(warnings)} warnings)" if warnings else ""))
+
+def rebuild(
+    run_dir: Path, log: Callable[[str], None], first_stage: int = 4, recompute: bool = False
+) -> Path:
+    """ingest -> analyze -> plot -> report over a results folder; the report's path.
+
+    A stage whose input and output files (and the harness code) are unchanged since it last
+    ran is skipped, like make (results.STAGES); `recompute` runs every stage regardless.
+    """
+    from harness import report, results
+
+    total = first_stage + len(DERIVED)  # 7 stages in `run`, 4 in `report`
+    for n, (stage, writes) in enumerate(DERIVED, start=first_stage):
+        if stage == "ingest" and not (run_dir / "run.json").exists():
+            continue  # tables without the raw files they came from: use them as they are
+        inputs = results.stage_inputs(run_dir, stage)
+        if not recompute and results.stage_is_current(run_dir, stage, inputs):
+            log(f"[{n}/{total}] {stage}: {writes} up to date")
+            continue
+        warnings = getattr(importlib.import_module(f"harness.{stage}"), stage)(run_dir) or []
+        results.stage_done(run_dir, stage, inputs)
+        noted = f" ({len(warnings)} warnings)" if warnings else ""
+        log(f"[{n}/{total}] {stage}: {writes}{noted}")
         for warning in warnings:
             log(f"  warning: {warning}")
-    analyze.analyze(run_dir)
-    log(f"[{n + 1}/7] analyze: analysis.json, tables/summary.csv")
-    plot.plot(run_dir)
-    log(f"[{n + 2}/7] plot: plots/")
     path = report.render(run_dir)
-    log(f"[{n + 3}/7] report: report.html, summary.md")
+    log(f"[{total}/{total}] report: report.html, summary.md")
     return path
 
 
 def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     """Rebuild a results folder's report, or render hyperfine JSON files alone."""
-    from harness import report
-
     log = _logger(args.quiet)
     if args.hyperfine_json:
-        files = [Path(f) for f in args.hyperfine_json]
-        out = Path(args.out) if args.out else Path("hyperfine-report")
-        path = report.render_hyperfine_only(files, out)
+        from harness.ingest import import_exports
+
+        run_dir = Path(args.out) if args.out else Path("hyperfine-report")
+        import_exports([Path(f) for f in args.hyperfine_json], run_dir)
     else:
         if not args.dir:
             raise HarnessError("report: expected a results folder, or --hyperfine-json FILE...")
         run_dir = Path(args.dir)
         if not run_dir.is_dir():
             raise HarnessError(f"{run_dir}: not a results folder (no such directory)")
-        path = rebuild(run_dir, log, first_stage=1)
-    print(path)
+    print(rebuild(run_dir, log, first_stage=1, recompute=args.recompute))
     return 0
 
 
@@ -264,6 +281,11 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--hyperfine-json", nargs="+", metavar="FILE", help="hyperfine exports")
     rep.add_argument("--out", help="output folder for --hyperfine-json (hyperfine-report)")
     rep.add_argument("--quiet", action="store_true", help="print only the report's path")
+    rep.add_argument(
+        "--recompute",
+        action="store_true",
+        help="rerun ingest, analyze and plot even when their files are unchanged",
+    )
 
     cmp = sub.add_parser("compare", help="two results folders side by side")
     cmp.add_argument("a", help="the baseline results folder")

@@ -17,6 +17,7 @@ from scipy import stats
 
 from harness.errors import HarnessError
 from harness.hyperfine import RUNS_COLUMNS
+from harness.results import read_optional_json
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,6 @@ class AnalysisConfig:
 _RNG_KW = "rng" if "rng" in inspect.signature(stats.bootstrap).parameters else "random_state"
 
 # ---------------------------------------------------------------- reading the folder
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """Parse an optional JSON file; None when absent; HarnessError naming it when malformed."""
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path}: expected a JSON object at the top level")
-    return data
 
 
 def read_table(path: Path, required: bool = False) -> pd.DataFrame | None:
@@ -511,8 +499,8 @@ def build_analysis(results_dir: Path, cfg: AnalysisConfig | None = None) -> dict
     epochs = read_table(tables / "epochs.csv")
     contenders = read_table(tables / "contenders.csv")
     evaluator = read_table(tables / "evaluator.csv")
-    run = read_json(results_dir / "run.json") or {}
-    parity = read_json(results_dir / "parity.json")
+    run = read_optional_json(results_dir / "run.json") or {}
+    parity = read_optional_json(results_dir / "parity.json")
 
     order = _contender_order(runs, contenders, run)
     reference = run.get("reference") or (order[0] if order else None)
@@ -655,7 +643,7 @@ def analyze(results_dir: Path) -> None:
     """Read tables/*.csv, run.json, parity.json, env.json; write analysis.json, summary.csv."""
     results_dir = Path(results_dir)
     analysis = build_analysis(results_dir)
-    env = read_json(results_dir / "env.json")
+    env = read_optional_json(results_dir / "env.json")
     analysis["environment_present"] = env is not None
     (results_dir / "analysis.json").write_text(
         json.dumps(_jsonable(analysis), indent=2, allow_nan=False) + "\n", encoding="utf-8"

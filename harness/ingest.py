@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import dataclass, field
+import shutil
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.hyperfine import RUNS_COLUMNS, export_to_runs_frame, parse_export
+from harness.hyperfine import RUNS_COLUMNS, Export, export_to_runs_frame, parse_export
 from harness.results import read_json, write_json
 
 EVENTS = ("start", "data", "epoch", "step", "end")
@@ -272,13 +273,17 @@ def evaluate(
 
 
 def ingest(run_dir: Path) -> list[str]:
-    """Write the four tables from run_dir's files; return warnings (also in ingest.json)."""
+    """Write the tables from run_dir's files; return warnings (also in ingest.json)."""
     run = read_json(run_dir / "run.json")
     tables = run_dir / "tables"
     tables.mkdir(exist_ok=True)
+    if "hyperfine_exports" in run:
+        warnings = _ingest_exports(run_dir, run)
+        write_json(run_dir / "ingest.json", {"warnings": warnings})
+        return warnings
     contenders_frame(run).to_csv(tables / "contenders.csv", index=False)
     export_path = run_dir / "hyperfine.json"
-    warnings: list[str] = []
+    warnings = []
     if export_path.exists():
         frame = export_to_runs_frame(parse_export(export_path))
     else:
@@ -289,26 +294,97 @@ def ingest(run_dir: Path) -> list[str]:
     warnings += pair_warnings
     frame.to_csv(tables / "runs.csv", index=False, columns=RUNS_COLUMNS)
     pd.DataFrame(epoch_list, columns=EPOCH_COLUMNS).to_csv(tables / "epochs.csv", index=False)
-    if evaluator_is_current(run_dir):
-        eval_warnings = read_json(run_dir / "ingest.json").get("evaluator_warnings", [])
-    else:
-        evaluator, eval_warnings = evaluate(run_dir, last)
-        evaluator.to_csv(tables / "evaluator.csv", index=False)
+    evaluator, eval_warnings = evaluate(run_dir, last)
+    evaluator.to_csv(tables / "evaluator.csv", index=False)
     warnings += eval_warnings
-    write_json(run_dir / "ingest.json", {"warnings": warnings, "evaluator_warnings": eval_warnings})
+    write_json(run_dir / "ingest.json", {"warnings": warnings})
     return warnings
 
 
-def evaluator_is_current(run_dir: Path) -> bool:
-    """True when tables/evaluator.csv is newer than every file it was computed from.
+# ---------------------------------------------------------------- hyperfine exports alone
 
-    Re-scoring the saved models is the one expensive part of ingest (a forward pass over the
-    test set per model), so `report DIR` reuses the stored scores unless a model, the spec or
-    the metrics changed since, like make.
+
+def import_exports(files: list[Path], out_dir: Path) -> None:
+    """Start a results folder from hyperfine exports: copies in hyperfine-json/, a run.json.
+
+    `report --hyperfine-json` renders any hyperfine export this way; the folder can then be
+    re-rendered with `report DIR` like any other (no metrics: those sections say so).
     """
-    table, log = run_dir / "tables" / "evaluator.csv", run_dir / "ingest.json"
-    if not table.exists() or not log.exists():
-        return False
-    sources = [run_dir / "spec.json", *run_dir.glob("models/*/*"), *run_dir.glob("metrics/*/*")]
-    newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
-    return min(table.stat().st_mtime, log.stat().st_mtime) > newest
+    if not files:
+        raise HarnessError("report --hyperfine-json: no files given")
+    exports = [parse_export(f) for f in files]  # every file checked before anything is written
+    copies = out_dir / "hyperfine-json"
+    copies.mkdir(parents=True, exist_ok=True)
+    for stale in copies.glob("*.json"):
+        stale.unlink()
+    stored: list[str] = []
+    for f in files:
+        name, n = f.name, 1
+        while name in stored:  # same file name from two folders: a.json, a-2.json
+            n += 1
+            name = f"{f.stem}-{n}{f.suffix}"
+        shutil.copyfile(f, copies / name)
+        stored.append(name)
+    contenders = _export_contenders(stored, exports)
+    versions = sorted({e.hyperfine_version or f"schema {e.schema}" for e in exports})
+    run = {
+        "reference": contenders[0]["name"] if contenders else None,
+        "contenders": contenders,
+        "command": shlex.join(
+            ["python", "-m", "harness", "report", "--hyperfine-json", *map(str, files)]
+        ),
+        "hyperfine": {"version": ", ".join(versions)},
+        "parity": {"status": "skipped"},
+        "source": [str(f) for f in files],
+        "hyperfine_exports": stored,
+    }
+    write_json(out_dir / "run.json", run)
+
+
+def _export_names(files: list[str], exports: list[Export]) -> list[list[str]]:
+    """Contender names per file: the commands, or file stems when commands repeat."""
+    names = [[r.name for r in e.results] for e in exports]
+    flat = [n for group in names for n in group]
+    if len(set(flat)) == len(flat):
+        return names
+    stems = [Path(f).stem for f in files]
+    return [
+        [stem if len(group) == 1 else f"{stem}: {n}" for n in group]
+        for stem, group in zip(stems, names, strict=True)
+    ]
+
+
+def _export_contenders(files: list[str], exports: list[Export]) -> list[dict[str, Any]]:
+    """run.json's contenders of an exports folder: unique name and command per result."""
+    contenders: list[dict[str, Any]] = []
+    for export, names in zip(exports, _export_names(files, exports), strict=True):
+        for result, name in zip(export.results, names, strict=True):
+            if all(c["name"] != name for c in contenders):
+                contenders.append({"name": name, "argv": result.command})
+    return contenders
+
+
+def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> list[str]:
+    """tables/runs.csv and contenders.csv of an exports folder; no metrics, no evaluator."""
+    files = [str(f) for f in run["hyperfine_exports"]]
+    exports = [parse_export(run_dir / "hyperfine-json" / f) for f in files]
+    frames = []
+    for export, names in zip(exports, _export_names(files, exports), strict=True):
+        renamed = replace(
+            export,
+            results=[replace(r, name=n) for r, n in zip(export.results, names, strict=True)],
+        )
+        frames.append(export_to_runs_frame(renamed))
+    runs = pd.concat(frames, ignore_index=True)
+    runs.to_csv(run_dir / "tables" / "runs.csv", index=False, columns=RUNS_COLUMNS)
+    contenders = pd.DataFrame(
+        [
+            {"contender": c["name"], "implementation": "", "algorithm": "", "threads": ""}
+            | {"command": c["argv"]}
+            for c in run["contenders"]
+        ]
+    )
+    contenders.to_csv(run_dir / "tables" / "contenders.csv", index=False)
+    for derived in ("epochs", "evaluator"):  # left by an earlier ingest of other files
+        (run_dir / "tables" / f"{derived}.csv").unlink(missing_ok=True)
+    return []

@@ -1,4 +1,8 @@
-"""Figures of a results folder (matplotlib, Agg): plots/<name>.png and plots/<name>.svg."""
+"""Figures of a results folder (matplotlib, Agg): plots/<name>.png and .svg, plots/figures.json.
+
+figures.json lists the figures drawn, in report order, with their titles and captions: the
+report reads it instead of importing this module (matplotlib takes most of a second to load).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from harness.analyze import read_table, successful
 from harness.errors import HarnessError
+from harness.results import write_json
 
 
 @dataclass(frozen=True)
@@ -239,8 +244,9 @@ def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
     order = [c["name"] for c in analysis["contenders"]]
     out = results_dir / "plots"
     out.mkdir(exist_ok=True)
-    for stale in list(out.glob("*.png")) + list(out.glob("*.svg")):
-        stale.unlink()
+    for stale in out.iterdir():
+        if stale.is_file():
+            stale.unlink()
 
     timed = runs[successful(runs)] if successful(runs).any() else runs
     makers: dict[str, Callable[[], Figure]] = {
@@ -269,6 +275,8 @@ def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
     else:
         for name in _JOBS:
             _draw(name)
+    figures = [{"name": n, "title": FIGURES[n][0], "caption": FIGURES[n][1]} for n in FIGURES]
+    write_json(out / "figures.json", {"figures": [f for f in figures if f["name"] in _JOBS]})
 
 
 # name -> (figure maker, plots folder, settings) of the plot() call in progress.

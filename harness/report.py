@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import base64
+import csv
 import json
 import shlex
-import shutil
 import struct
 from pathlib import Path
 from typing import Any
 
 import jinja2
-import pandas as pd
 
 from harness import __version__
-from harness.analyze import analyze, format_p, read_json
 from harness.errors import HarnessError
-from harness.hyperfine import export_to_runs_frame, parse_export
+from harness.results import read_optional_json
 
 # env.json keys go to the first group whose word occurs in the key; the rest under "other".
 ENV_GROUPS: list[tuple[str, tuple[str, ...]]] = [
@@ -74,6 +72,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _p(value: Any) -> str:
+    """A p-value: `< 0.001` or three decimals."""
+    if value is None:
+        return "n/a"
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
 def _md(value: Any) -> str:
     """Escape a Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
@@ -88,7 +93,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, pct=_pct, sci=_sci, cell=_cell, md=_md)
+    env.filters.update(num=_num, pct=_pct, sci=_sci, cell=_cell, md=_md, p=_p)
     return env
 
 
@@ -99,26 +104,25 @@ def _png_size(data: bytes) -> tuple[int, int]:
 
 
 def figures(results_dir: Path) -> list[dict[str, Any]]:
-    """The plots present in plots/, in report order, as data: URIs."""
-    from harness.plot import FIGURES
-
+    """The figures listed in plots/figures.json whose PNG exists, as data: URIs."""
+    manifest = read_optional_json(results_dir / "plots" / "figures.json") or {}
     out = []
-    for name, (title, caption) in FIGURES.items():
-        png = results_dir / "plots" / f"{name}.png"
+    for figure in manifest.get("figures") or []:
+        png = results_dir / "plots" / f"{figure['name']}.png"
         if not png.is_file():
             continue
         data = png.read_bytes()
         width, height = _png_size(data)
-        svg = results_dir / "plots" / f"{name}.svg"
+        svg = png.with_suffix(".svg")
         out.append(
             {
-                "name": name,
-                "title": title,
-                "caption": caption,
+                "name": figure["name"],
+                "title": figure["title"],
+                "caption": figure["caption"],
                 "data_uri": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
                 "width": width,
                 "height": height,
-                "svg": f"plots/{name}.svg" if svg.is_file() else None,
+                "svg": f"plots/{svg.name}" if svg.is_file() else None,
             }
         )
     return out
@@ -162,9 +166,8 @@ def _commands(results_dir: Path, run: dict[str, Any]) -> list[tuple[str, str]]:
         return out
     table = results_dir / "tables" / "contenders.csv"
     if table.is_file():
-        frame = pd.read_csv(table, dtype=str).fillna("")
-        if "command" in frame:
-            out = [(r["contender"], r["command"]) for _, r in frame.iterrows()]
+        with table.open(encoding="utf-8", newline="") as stream:
+            out = [(r["contender"], r["command"]) for r in csv.DictReader(stream) if "command" in r]
     return out
 
 
@@ -182,7 +185,7 @@ def raw_files(results_dir: Path) -> list[str]:
 def context(results_dir: Path) -> dict[str, Any]:
     """Everything the templates show."""
     a = json.loads((results_dir / "analysis.json").read_text(encoding="utf-8"))
-    run = read_json(results_dir / "run.json") or {}
+    run = read_optional_json(results_dir / "run.json") or {}
     comparisons = {c["contender"]: c for c in a["comparisons"]}
     rows = []
     for s in a["contenders"]:
@@ -229,7 +232,7 @@ def context(results_dir: Path) -> dict[str, Any]:
         "evaluator_disagreements": sum(
             1 for r in a["fairness"]["evaluator"] if r.get("agrees") is False
         ),
-        "env_groups": env_groups(read_json(results_dir / "env.json")),
+        "env_groups": env_groups(read_optional_json(results_dir / "env.json")),
         "command": _command_text(run.get("command") or run.get("command_line")),
         "hyperfine_argv": _command_text(run.get("hyperfine_argv")),
         "parity_rows": parity_rows(a["fairness"].get("parity")),
@@ -302,7 +305,7 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
             speed, p = "reference", ""
         elif cmp and cmp.get("ratio") is not None:
             speed = f"{_num(cmp['ratio'], 3)}x ({_num(cmp['ci_low'], 3)}-{_num(cmp['ci_high'], 3)})"
-            p = format_p(cmp.get("p_value"))
+            p = _p(cmp.get("p_value"))
         else:
             speed, p = "n/a", ""
         cells = [
@@ -328,14 +331,13 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
 
 
 def render(results_dir: Path) -> Path:
-    """Write report.html and summary.md; analyzes and plots first when their output is absent."""
+    """Write report.html and summary.md from analysis.json, plots/ and the raw files."""
     results_dir = Path(results_dir)
     if not (results_dir / "analysis.json").is_file():
-        analyze(results_dir)
-    if not any((results_dir / "plots").glob("*.png")):
-        from harness.plot import plot
-
-        plot(results_dir)
+        raise HarnessError(
+            f"{results_dir / 'analysis.json'}: not found; `python -m harness report "
+            f"{results_dir}` runs the stages before the report"
+        )
     env = environment()
     ctx = context(results_dir)
     (results_dir / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
@@ -343,71 +345,3 @@ def render(results_dir: Path) -> Path:
     out = results_dir / "report.html"
     out.write_text(env.get_template("report.html.j2").render(ctx), encoding="utf-8")
     return out
-
-
-def _unique_names(files: list[Path], exports: list[Any]) -> list[list[str]]:
-    """Contender names per file; file stems when commands repeat across files."""
-    names = [[r.name for r in e.results] for e in exports]
-    flat = [n for group in names for n in group]
-    if len(set(flat)) == len(flat):
-        return names
-    return [
-        [f.stem if len(group) == 1 else f"{f.stem}: {n}" for n in group]
-        for f, group in zip(files, names, strict=True)
-    ]
-
-
-def render_hyperfine_only(files: list[Path], out_dir: Path) -> Path:
-    """Build tables from hyperfine exports alone, then analyze, plot and render into out_dir."""
-    if not files:
-        raise HarnessError("report --hyperfine-json: no files given")
-    files = [Path(f) for f in files]
-    exports = [parse_export(f) for f in files]
-    out_dir = Path(out_dir)
-    (out_dir / "tables").mkdir(parents=True, exist_ok=True)
-    (out_dir / "hyperfine-json").mkdir(exist_ok=True)
-    frames, contenders = [], []
-    for f, export, names in zip(files, exports, _unique_names(files, exports), strict=True):
-        renamed = type(export)(
-            export.schema,
-            export.hyperfine_version,
-            [
-                type(r)(r.command, n, r.parameters, r.measurements, r.summary)
-                for r, n in zip(export.results, names, strict=True)
-            ],
-        )
-        frames.append(export_to_runs_frame(renamed))
-        for r in renamed.results:
-            if all(c["contender"] != r.name for c in contenders):
-                contenders.append(
-                    {
-                        "contender": r.name,
-                        "implementation": "",
-                        "algorithm": "",
-                        "threads": "",
-                        "command": r.command,
-                    }
-                )
-        shutil.copyfile(f, out_dir / "hyperfine-json" / f.name)
-    pd.concat(frames, ignore_index=True).to_csv(out_dir / "tables" / "runs.csv", index=False)
-    pd.DataFrame(contenders).to_csv(out_dir / "tables" / "contenders.csv", index=False)
-    versions = sorted({e.hyperfine_version or f"schema {e.schema}" for e in exports})
-    run = {
-        "schema_version": 1,
-        "reference": contenders[0]["contender"] if contenders else None,
-        "contenders": [{"name": c["contender"], "argv": c["command"]} for c in contenders],
-        "command": shlex.join(
-            ["python", "-m", "harness", "report", "--hyperfine-json", *map(str, files)]
-        ),
-        "hyperfine": {"version": ", ".join(versions)},
-        "parity": {"status": "skipped"},
-        "source": [str(f) for f in files],
-    }
-    (out_dir / "run.json").write_text(json.dumps(run, indent=2) + "\n", encoding="utf-8")
-    for stale in ("analysis.json",):
-        (out_dir / stale).unlink(missing_ok=True)
-    from harness.plot import plot
-
-    analyze(out_dir)
-    plot(out_dir)
-    return render(out_dir)

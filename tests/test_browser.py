@@ -6,9 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from data.results_factory import write_results
-
-from harness.report import render
+from data.results_factory import report_from_tables, write_results
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -45,7 +43,7 @@ addEventListener("load", () => {
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 def test_report_loads_in_chromium_with_no_errors_and_all_images(tmp_path):
     folder = write_results(tmp_path / "run")
-    page = render(folder).read_text()
+    page = report_from_tables(folder).read_text()
     probed = folder / "probed.html"
     probed.write_text(page.replace("<head>", "<head>" + PROBE, 1))
     result = subprocess.run(

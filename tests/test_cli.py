@@ -56,6 +56,22 @@ def test_a_run_with_a_failing_contender_reports_it_and_exits_1(
     assert "fake-diverge" in html and "training diverged" in html
 
 
+def test_report_right_after_a_run_recomputes_nothing(
+    tmp_path: Path,
+    tiny_data: Path,
+    fakes: Path,
+    hyperfine2: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = run_args(tmp_path, tiny_data, "fake-ok", "--skip-parity")
+    assert main([*argv, "--target", "0.01"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "latest")]) == 0
+    stages = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert len(stages) == 4
+    assert all(line.endswith("up to date") for line in stages[:3]), stages
+
+
 def test_a_wrong_contender_fails_parity_and_the_report_shows_it(
     tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
 ) -> None:

@@ -2,11 +2,15 @@
 
 from pathlib import Path
 
-from data.results_factory import FakeContender, FakeRun, write_results
+from data.results_factory import (
+    FakeContender,
+    FakeRun,
+    report_from_exports,
+    write_results,
+)
 
 from harness.analyze import analyze
 from harness.plot import FIGURES, plot
-from harness.report import render_hyperfine_only
 
 
 def _names(folder):
@@ -36,5 +40,5 @@ def test_several_thread_counts_add_the_scaling_plot(tmp_path):
 
 def test_hyperfine_only_input_draws_only_what_hyperfine_measured(tmp_path):
     export = Path(__file__).parent / "data" / "hyperfine-v2" / "two-commands.json"
-    render_hyperfine_only([export], tmp_path / "out")
+    report_from_exports([export], tmp_path / "out")
     assert _names(tmp_path / "out") == ["memory", "time_distribution"]

@@ -6,9 +6,14 @@ import re
 from pathlib import Path
 
 import pytest
-from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
-
-from harness.report import render, render_hyperfine_only
+from data.results_factory import (
+    DEFAULT_CONTENDERS,
+    FakeContender,
+    FakeRun,
+    report_from_exports,
+    report_from_tables,
+    write_results,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -26,7 +31,7 @@ def original(tmp_path_factory):
     out = tmp_path_factory.mktemp("v1")
     files = [DATA / "hyperfine-v1" / f for f in ("py_results.json", "rust_results.json")]
     files.append(DATA / "hyperfine-v1" / "parallel.json")
-    return render_hyperfine_only(files, out).read_text()
+    return report_from_exports(files, out).read_text()
 
 
 def test_original_comparison_table_shows_hyperfine_means_and_medians(original):
@@ -49,14 +54,14 @@ def test_original_comparison_headline_and_missing_metrics_note(original):
 @pytest.mark.parametrize("name", ["two-commands", "parameter-list", "ignore-failure"])
 def test_schema_2_exports_render_with_their_medians(tmp_path, name):
     path = DATA / "hyperfine-v2" / f"{name}.json"
-    page = render_hyperfine_only([path], tmp_path).read_text()
+    page = report_from_exports([path], tmp_path).read_text()
     first = json.loads(path.read_text())["results"][0]
     median = first["summary"]["time_wall_clock"]["median"]
     assert f"{median:.4g}" in _table_row(page, html.escape(first["command"])).split()
 
 
 def test_failing_command_in_hyperfine_only_input_is_marked_failed(tmp_path):
-    page = render_hyperfine_only([DATA / "hyperfine-v2" / "ignore-failure.json"], tmp_path)
+    page = report_from_exports([DATA / "hyperfine-v2" / "ignore-failure.json"], tmp_path)
     text = page.read_text()
     assert "Failed contenders" in text and "exit code 1" in text
 
@@ -71,7 +76,7 @@ def full(tmp_path_factory):
         evaluator_disagrees="rust",
     )
     folder = write_results(tmp_path_factory.mktemp("full") / "run", fake)
-    return folder, render(folder).read_text()
+    return folder, report_from_tables(folder).read_text()
 
 
 def test_report_headline_mentions_ratio_ci_p_and_seconds_per_epoch(full):
@@ -138,7 +143,7 @@ def test_summary_md_has_headline_and_a_row_per_contender(full):
 
 def test_parity_skipped_and_nested_parity_pairs_are_both_shown(tmp_path):
     folder = write_results(tmp_path / "skip", FakeRun(parity=False))
-    assert "parity check skipped" in render(folder).read_text()
+    assert "parity check skipped" in report_from_tables(folder).read_text()
     nested = write_results(tmp_path / "nested")
     parity = {
         "status": "failed",
@@ -156,5 +161,5 @@ def test_parity_skipped_and_nested_parity_pairs_are_both_shown(tmp_path):
         ],
     }
     (nested / "parity.json").write_text(json.dumps(parity))
-    page = render(nested).read_text()
+    page = report_from_tables(nested).read_text()
     assert "layers.1.bias" in page and "5.00e-01" in page and "per weight" in page

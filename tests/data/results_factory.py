@@ -231,3 +231,23 @@ def write_results(root: Path, fake: FakeRun | None = None) -> Path:
         }
         (root / "parity.json").write_text(json.dumps(parity, indent=2), encoding="utf-8")
     return root
+
+
+def report_from_tables(folder: Path) -> Path:
+    """analyze -> plot -> render a factory folder: its tables stand in for ingest's."""
+    from harness.analyze import analyze
+    from harness.plot import plot
+    from harness.report import render
+
+    analyze(folder)
+    plot(folder)
+    return render(folder)
+
+
+def report_from_exports(files: list[Path], out: Path) -> Path:
+    """What `report --hyperfine-json FILE... --out OUT` does; the report's path."""
+    from harness.__main__ import rebuild
+    from harness.ingest import import_exports
+
+    import_exports(files, out)
+    return rebuild(out, lambda _line: None, first_stage=1)
