@@ -94,7 +94,11 @@ def time_distribution(runs: pd.DataFrame, order: list[str], cfg: PlotConfig) -> 
     bins = np.histogram_bin_edges(every, bins=cfg.bins) if len(every) else cfg.bins
     for i, (name, values) in enumerate(zip(order, samples, strict=True)):
         if values.size:
-            hist.hist(values, bins=bins, alpha=0.6, color=_color(i), label=name)
+            # One filled outline per contender (not a patch per bin): same picture, a fraction
+            # of the drawing time.
+            hist.hist(
+                values, bins=bins, histtype="stepfilled", alpha=0.5, color=_color(i), label=name
+            )
     hist.set_xlabel("wall time per run (s)")
     hist.set_ylabel("runs")
     hist.yaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted, not measured
