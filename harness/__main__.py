@@ -117,7 +117,7 @@ def _run_parity(run: dict, run_dir: Path, options, log: Callable[[str], None]) -
     return parity["status"] == "passed"
 
 
-# The derived stages in order: module and function name, and what each writes.
+# The derived stages in order: the name of the module and of its function, and what it writes.
 DERIVED = (
     ("ingest", "tables/*.csv"),
     ("analyze", "analysis.json, tables/summary.csv"),
@@ -143,7 +143,9 @@ def rebuild(
         if not recompute and results.stage_is_current(run_dir, stage, inputs):
             log(f"[{n}/{total}] {stage}: {writes} up to date")
             continue
-        warnings = getattr(importlib.import_module(f"harness.{stage}"), stage)(run_dir) or []
+        # Imported only now: pandas, scipy and matplotlib load only for a stage that runs.
+        module = importlib.import_module(f"harness.{stage}")
+        warnings = getattr(module, stage)(run_dir) or []
         results.stage_done(run_dir, stage, inputs)
         noted = f" ({len(warnings)} warnings)" if warnings else ""
         log(f"[{n}/{total}] {stage}: {writes}{noted}")
