@@ -312,6 +312,9 @@ def import_exports(files: list[Path], out_dir: Path) -> None:
     """
     if not files:
         raise HarnessError("report --hyperfine-json: no files given")
+    existing = out_dir / "run.json"
+    if existing.is_file() and "hyperfine_exports" not in read_json(existing, check_schema=False):
+        raise HarnessError(f"{out_dir}: holds the results of a harness run; choose another --out")
     exports = [parse_export(f) for f in files]  # every file checked before anything is written
     copies = out_dir / "hyperfine-json"
     copies.mkdir(parents=True, exist_ok=True)

@@ -93,3 +93,11 @@ def test_a_hyperfine_only_folder_re_renders_with_report_dir(tmp_path, capsys):
         "plot": True,
     }
     assert (out / "tables" / "summary.csv").read_text() == summary
+
+
+def test_hyperfine_exports_never_overwrite_a_run_folder(folder, capsys):
+    run = (folder / "run.json").read_bytes()
+    export = str(DATA / "hyperfine-v1" / "parallel.json")
+    assert main(["report", "--hyperfine-json", export, "--out", str(folder)]) == 2
+    assert "holds the results of a harness run; choose another --out" in capsys.readouterr().err
+    assert (folder / "run.json").read_bytes() == run
