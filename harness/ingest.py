@@ -278,9 +278,9 @@ def ingest(run_dir: Path) -> list[str]:
     tables = run_dir / "tables"
     tables.mkdir(exist_ok=True)
     if "hyperfine_exports" in run:
-        warnings = _ingest_exports(run_dir, run)
-        write_json(run_dir / "ingest.json", {"warnings": warnings})
-        return warnings
+        _ingest_exports(run_dir, run)
+        write_json(run_dir / "ingest.json", {"warnings": []})
+        return []
     contenders_frame(run).to_csv(tables / "contenders.csv", index=False)
     export_path = run_dir / "hyperfine.json"
     warnings = []
@@ -367,7 +367,7 @@ def _export_contenders(files: list[str], exports: list[Export]) -> list[dict[str
     return contenders
 
 
-def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> list[str]:
+def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> None:
     """tables/runs.csv and contenders.csv of an exports folder; no metrics, no evaluator."""
     files = [str(f) for f in run["hyperfine_exports"]]
     exports = [parse_export(run_dir / "hyperfine-json" / f) for f in files]
@@ -380,14 +380,8 @@ def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> list[str]:
         frames.append(export_to_runs_frame(renamed))
     runs = pd.concat(frames, ignore_index=True)
     runs.to_csv(run_dir / "tables" / "runs.csv", index=False, columns=RUNS_COLUMNS)
+    blank = {"implementation": "", "algorithm": "", "threads": ""}  # unknown from hyperfine
     contenders = pd.DataFrame(
-        [
-            {"contender": c["name"], "implementation": "", "algorithm": "", "threads": ""}
-            | {"command": c["argv"]}
-            for c in run["contenders"]
-        ]
+        [{"contender": c["name"], **blank, "command": c["argv"]} for c in run["contenders"]]
     )
     contenders.to_csv(run_dir / "tables" / "contenders.csv", index=False)
-    for derived in ("epochs", "evaluator"):  # left by an earlier ingest of other files
-        (run_dir / "tables" / f"{derived}.csv").unlink(missing_ok=True)
-    return []
