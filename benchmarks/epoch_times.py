@@ -30,13 +30,13 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.contenders import MLP_BINARY as MLP  # noqa: E402
 from harness.prepare import make_spec, write_inits, write_spec  # noqa: E402
 from python_impl.bench import bare_epoch  # noqa: E402
 from python_impl.data import load_dataset  # noqa: E402
 from python_impl.model import BatchedTrainer, train_epoch  # noqa: E402
 from python_impl.modelfile import load_model  # noqa: E402
 
-MLP = ROOT / "rust_impl" / "target" / "release" / "mlp"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 LAYERS = [784, 256, 10]
 BATCH = 512

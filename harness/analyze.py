@@ -62,14 +62,25 @@ def read_table(path: Path, required: bool = False) -> pd.DataFrame | None:
     return frame
 
 
+def read_runs(results_dir: Path) -> pd.DataFrame:
+    """tables/runs.csv, which must exist and have a wall_seconds column."""
+    path = results_dir / "tables" / "runs.csv"
+    runs = read_table(path, required=True)
+    assert runs is not None
+    if "wall_seconds" not in runs:
+        raise HarnessError(f"{path}: missing column 'wall_seconds'")
+    return runs
+
+
+def _status(status: pd.Series) -> pd.Series:
+    """A status column with missing values read as no_metrics (hyperfine-only input)."""
+    return status.astype(object).where(status.notna(), "no_metrics")
+
+
 def successful(runs: pd.DataFrame) -> pd.Series:
     """Runs that count as reaching the target (hyperfine-only input: exit code 0 or unknown)."""
     missing = pd.Series(np.nan, index=runs.index)
-    status = (
-        runs.get("status", missing)
-        .astype(object)
-        .where(runs.get("status", missing).notna(), "no_metrics")
-    )
+    status = _status(runs.get("status", missing))
     exit_code = pd.to_numeric(runs.get("exit_code", missing), errors="coerce")
     clean_exit = exit_code.isna() | (exit_code == 0)
     return (status == "reached_target") | ((status == "no_metrics") & clean_exit)
@@ -486,16 +497,13 @@ def build_analysis(results_dir: Path, cfg: AnalysisConfig | None = None) -> dict
     """Everything the plots and the report show, as one JSON-ready dict."""
     cfg = cfg or AnalysisConfig()
     tables = results_dir / "tables"
-    runs = read_table(tables / "runs.csv", required=True)
-    assert runs is not None
-    if "wall_seconds" not in runs:
-        raise HarnessError(f"{tables / 'runs.csv'}: missing column 'wall_seconds'")
+    runs = read_runs(results_dir)
     for column in RUNS_COLUMNS:  # tolerate tables with optional columns left out
         if column not in runs:
             runs[column] = "" if column == "seed" else np.nan
     for column in ("run_index", "wall_seconds", "epochs", "seconds_per_epoch"):
         runs[column] = pd.to_numeric(runs[column], errors="coerce")
-    runs["status"] = runs["status"].astype(object).where(runs["status"].notna(), "no_metrics")
+    runs["status"] = _status(runs["status"])
     epochs = read_table(tables / "epochs.csv")
     contenders = read_table(tables / "contenders.csv")
     evaluator = read_table(tables / "evaluator.csv")

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.analyze import AnalysisConfig, _finite, format_p, ratio_test, read_table, successful
+from harness.analyze import AnalysisConfig, _finite, format_p, ratio_test, read_runs, successful
 from harness.errors import HarnessError
 
 
@@ -24,10 +24,7 @@ def _wall_times(results_dir: Path) -> dict[str, np.ndarray]:
     """Successful runs' wall seconds per contender, from tables/runs.csv."""
     if not Path(results_dir).is_dir():
         raise HarnessError(f"{results_dir}: not a results folder")
-    runs = read_table(Path(results_dir) / "tables" / "runs.csv", required=True)
-    assert runs is not None
-    if "wall_seconds" not in runs:
-        raise HarnessError(f"{results_dir}/tables/runs.csv: missing column 'wall_seconds'")
+    runs = read_runs(Path(results_dir))
     ok = runs[successful(runs)]
     names = list(dict.fromkeys(runs["contender"]))
     return {name: _finite(ok.loc[ok["contender"] == name, "wall_seconds"]) for name in names}

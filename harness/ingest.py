@@ -19,7 +19,7 @@ import pandas as pd
 
 from harness.errors import HarnessError
 from harness.hyperfine import RUNS_COLUMNS, Export, export_to_runs_frame, parse_export
-from harness.results import read_json, write_json
+from harness.results import read_json, read_optional_json, write_json
 
 EVENTS = ("start", "data", "epoch", "step", "end")
 EPOCH_COLUMNS = [
@@ -275,12 +275,18 @@ def evaluate(
 def ingest(run_dir: Path) -> list[str]:
     """Write the tables from run_dir's files; return warnings (also in ingest.json)."""
     run = read_json(run_dir / "run.json")
-    tables = run_dir / "tables"
-    tables.mkdir(exist_ok=True)
+    (run_dir / "tables").mkdir(exist_ok=True)
     if "hyperfine_exports" in run:
-        _ingest_exports(run_dir, run)
-        write_json(run_dir / "ingest.json", {"warnings": []})
-        return []
+        warnings = _ingest_exports(run_dir, run)
+    else:
+        warnings = _ingest_run(run_dir, run)
+    write_json(run_dir / "ingest.json", {"warnings": warnings})
+    return warnings
+
+
+def _ingest_run(run_dir: Path, run: dict[str, Any]) -> list[str]:
+    """The tables of a harness run: hyperfine's runs paired with the metrics, the evaluator."""
+    tables = run_dir / "tables"
     contenders_frame(run).to_csv(tables / "contenders.csv", index=False)
     export_path = run_dir / "hyperfine.json"
     warnings = []
@@ -296,9 +302,7 @@ def ingest(run_dir: Path) -> list[str]:
     pd.DataFrame(epoch_list, columns=EPOCH_COLUMNS).to_csv(tables / "epochs.csv", index=False)
     evaluator, eval_warnings = evaluate(run_dir, last)
     evaluator.to_csv(tables / "evaluator.csv", index=False)
-    warnings += eval_warnings
-    write_json(run_dir / "ingest.json", {"warnings": warnings})
-    return warnings
+    return warnings + eval_warnings
 
 
 # ---------------------------------------------------------------- hyperfine exports alone
@@ -312,8 +316,8 @@ def import_exports(files: list[Path], out_dir: Path) -> None:
     """
     if not files:
         raise HarnessError("report --hyperfine-json: no files given")
-    existing = out_dir / "run.json"
-    if existing.is_file() and "hyperfine_exports" not in read_json(existing, check_schema=False):
+    existing = read_optional_json(out_dir / "run.json")
+    if existing is not None and "hyperfine_exports" not in existing:
         raise HarnessError(f"{out_dir}: holds the results of a harness run; choose another --out")
     exports = [parse_export(f) for f in files]  # every file checked before anything is written
     copies = out_dir / "hyperfine-json"
@@ -367,7 +371,7 @@ def _export_contenders(files: list[str], exports: list[Export]) -> list[dict[str
     return contenders
 
 
-def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> None:
+def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> list[str]:
     """tables/runs.csv and contenders.csv of an exports folder; no metrics, no evaluator."""
     files = [str(f) for f in run["hyperfine_exports"]]
     exports = [parse_export(run_dir / "hyperfine-json" / f) for f in files]
@@ -385,3 +389,4 @@ def _ingest_exports(run_dir: Path, run: dict[str, Any]) -> None:
         [{"contender": c["name"], **blank, "command": c["argv"]} for c in run["contenders"]]
     )
     contenders.to_csv(run_dir / "tables" / "contenders.csv", index=False)
+    return []  # hyperfine's own exports pair with nothing: nothing to warn about

@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from harness.analyze import read_table, successful
+from harness.analyze import read_runs, read_table, successful
 from harness.errors import HarnessError
 from harness.results import write_json
 
@@ -241,8 +241,7 @@ def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
     if not analysis_path.is_file():
         raise HarnessError(f"{analysis_path}: not found; run the analyze stage first")
     analysis = json.loads(analysis_path.read_text(encoding="utf-8"))
-    runs = read_table(results_dir / "tables" / "runs.csv", required=True)
-    assert runs is not None
+    runs = read_runs(results_dir)
     runs["wall_seconds"] = pd.to_numeric(runs["wall_seconds"], errors="coerce")
     epochs = read_table(results_dir / "tables" / "epochs.csv")
     order = [c["name"] for c in analysis["contenders"]]
@@ -252,7 +251,8 @@ def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
         if stale.is_file():
             stale.unlink()
 
-    timed = runs[successful(runs)] if successful(runs).any() else runs
+    ok = successful(runs)
+    timed = runs[ok] if ok.any() else runs
     makers: dict[str, Callable[[], Figure]] = {
         "time_distribution": lambda: time_distribution(timed, order, cfg)
     }

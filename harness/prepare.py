@@ -137,7 +137,7 @@ def prepare(
     write_inits(run_dir / "init", spec["layers"], options.seeds)
     write_json(run_dir / "env.json", envinfo.capture())
     run = {
-        "dataset": {"name": options.dataset, "dir": str(data_dir.resolve())},
+        "dataset": spec["dataset"],
         "target": target,
         "spec_sha256": hashlib.sha256((run_dir / "spec.json").read_bytes()).hexdigest(),
         "max_epochs": spec["max_epochs"],

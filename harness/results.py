@@ -187,14 +187,18 @@ def _records(run_dir: Path) -> dict[str, Any]:
     return records
 
 
+def _record(run_dir: Path, name: str, inputs: str) -> dict[str, str]:
+    """A stage's entry in stages.json: these inputs and its outputs as they are now."""
+    return {"inputs_sha256": inputs, "outputs_sha256": _stage_outputs(run_dir, name)}
+
+
 def stage_is_current(run_dir: Path, name: str, inputs: str) -> bool:
     """True when the stage last ran on these inputs and its outputs are untouched since."""
-    record = _records(run_dir).get(name)
-    return record == {"inputs_sha256": inputs, "outputs_sha256": _stage_outputs(run_dir, name)}
+    return _records(run_dir).get(name) == _record(run_dir, name, inputs)
 
 
 def stage_done(run_dir: Path, name: str, inputs: str) -> None:
     """Record that the stage has just run on `inputs` (a stage_inputs digest taken before)."""
     records = _records(run_dir)
-    records[name] = {"inputs_sha256": inputs, "outputs_sha256": _stage_outputs(run_dir, name)}
+    records[name] = _record(run_dir, name, inputs)
     write_json(run_dir / STAGES_FILE, records)

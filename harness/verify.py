@@ -33,8 +33,6 @@ from harness.results import write_json
 
 ABS_TOL = 1e-4  # per-element absolute tolerance after one step; scaled by sqrt(K)
 LOSS_REL_TOL = 1e-4  # per-step loss tolerance, relative to max(1, |loss|); scaled by sqrt(k)
-DEFAULT_STEPS = 10  # one epoch of mnist-mini at batch 512 (5000 samples)
-RUN_STEPS = 3  # the quick check `harness run` does before timing
 STDERR_TAIL = 400  # characters of a failing contender's stderr kept
 
 

@@ -245,9 +245,8 @@ def report_from_tables(folder: Path) -> Path:
 
 
 def report_from_exports(files: list[Path], out: Path) -> Path:
-    """What `report --hyperfine-json FILE... --out OUT` does; the report's path."""
-    from harness.__main__ import rebuild
-    from harness.ingest import import_exports
+    """`report --hyperfine-json FILE... --out OUT`, through the command line; the report."""
+    from harness.__main__ import main
 
-    import_exports(files, out)
-    return rebuild(out, lambda _line: None, first_stage=1)
+    assert main(["report", "--hyperfine-json", *map(str, files), "--out", str(out), "--quiet"]) == 0
+    return out / "report.html"
