@@ -53,13 +53,18 @@ def find_file(directory: str, name: str) -> str:
     )
 
 
-def read_bytes(path: str) -> bytes:
-    """The file's bytes, gunzipped when its name ends in .gz."""
+def read_file(path: Path | str) -> bytes:
+    """The file's bytes; InputError "cannot read" with the OS's reason (any input file)."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            return f.read()
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def read_bytes(path: str) -> bytes:
+    """The file's bytes, gunzipped when its name ends in .gz."""
+    raw = read_file(path)
     if not path.endswith(".gz"):
         return raw
     try:
@@ -98,13 +103,6 @@ def read_images(path: str) -> np.ndarray:
     if count * rows * cols == 0:
         raise InputError(f"{path}: holds no samples, expected at least one")
     return pixels.reshape(count, rows, cols)
-
-
-def read_labels(path: str) -> np.ndarray:
-    """An IDX label file as uint8 (count,), every label a digit 0-9."""
-    labels = _label_bytes(path)
-    check_digits(path, labels)
-    return labels
 
 
 def _label_bytes(path: str) -> np.ndarray:

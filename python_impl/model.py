@@ -134,7 +134,11 @@ def sgd_update(
 
 
 class Trainer:
-    """What both algorithms share: the model, its settings, and the SGD step."""
+    """What both algorithms share: the model, its settings, per-layer buffers, the SGD step.
+
+    Each layer's z, a, delta, pos (z > 0, where f'(z) = 1) and fprime (f'(z) for leaky ReLU)
+    are shaped rows + (n_l,): rows is (max_batch,) for batches, () for one sample's vectors.
+    """
 
     def __init__(
         self,
@@ -142,6 +146,7 @@ class Trainer:
         activation: Activation | str | Mapping,
         output: str,
         learning_rate: float,
+        rows: tuple[int, ...] = (),
     ) -> None:
         self.params = params  # updated in place by step()
         self.alpha = as_activation(activation).alpha
@@ -149,6 +154,13 @@ class Trainer:
         self.learning_rate = learning_rate
         self.grad_w = [np.empty_like(w) for w, _ in params]  # sums over the batch (not / B)
         self.grad_b = [np.empty_like(b) for _, b in params]
+        dtype = params[0][0].dtype
+
+        def buffers(kind: np.dtype | type = dtype) -> list[np.ndarray]:
+            return [np.empty((*rows, w.shape[0]), kind) for w, _ in params]
+
+        self.z, self.a, self.delta = buffers(), buffers(), buffers()
+        self.pos, self.fprime = buffers(np.bool_), buffers()
 
     def gradients(self, x: np.ndarray, labels: np.ndarray) -> float:
         """Fills grad_w/grad_b with the batch's gradient sums; returns the loss sum."""
@@ -173,16 +185,7 @@ class BatchedTrainer(Trainer):
         learning_rate: float,
         max_batch: int,
     ) -> None:
-        super().__init__(params, activation, output, learning_rate)
-        sizes = [w.shape[0] for w, _ in params]
-        dtype = params[0][0].dtype
-
-        def buffers(kind: np.dtype | type = dtype) -> list[np.ndarray]:
-            return [np.empty((max_batch, n), kind) for n in sizes]
-
-        self.z, self.a, self.delta = buffers(), buffers(), buffers()
-        self.pos = buffers(np.bool_)  # z > 0, where f'(z) = 1
-        self.fprime = buffers()  # f'(z) for leaky ReLU
+        super().__init__(params, activation, output, learning_rate, rows=(max_batch,))
 
     def gradients(self, x: np.ndarray, labels: np.ndarray) -> float:
         """Forward and backward on a batch; fills grad_w/grad_b (sums); returns the loss sum."""
@@ -225,13 +228,6 @@ class PerSampleTrainer(Trainer):
         learning_rate: float,
     ) -> None:
         super().__init__(params, activation, output, learning_rate)
-        dtype = params[0][0].dtype
-
-        def vectors(kind: np.dtype | type = dtype) -> list[np.ndarray]:
-            return [np.empty(w.shape[0], kind) for w, _ in params]
-
-        self.z, self.a, self.delta = vectors(), vectors(), vectors()
-        self.pos, self.fprime = vectors(np.bool_), vectors()
         self.outer = [np.empty_like(w) for w, _ in params]  # delta_l a_{l-1}^T of one sample
 
     def sample(self, x: np.ndarray, label: np.ndarray) -> float:

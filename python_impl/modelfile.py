@@ -9,6 +9,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from python_impl.data import read_file
 from python_impl.errors import InputError
 from python_impl.model import Params
 
@@ -43,11 +44,7 @@ def load_model(path: Path | str, layers: list[int]) -> Params:
     Tensors are checked for i = 0.., weight then bias: present, then dtype, then shape.
     Other tensors in the file are ignored.
     """
-    try:
-        with open(path, "rb") as f:
-            blob = f.read()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    blob = read_file(path)
     try:
         tensors = dict(safetensors.deserialize(blob))
     except Exception:  # the library raises its own SafetensorError for any malformed file

@@ -21,6 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from python_impl.data import NUM_CLASSES, read_file
 from python_impl.errors import InputError
 from python_impl.model import Activation
 
@@ -38,7 +39,6 @@ TOP_KEYS = (
     "dtype",
 )
 OUTPUTS = ("softmax_cross_entropy", "sigmoid_mse")
-NUM_CLASSES = 10
 SEED_LIMIT = 2**63
 
 
@@ -149,6 +149,18 @@ class _Checker:
             raise self.bad(field, " or ".join(f'"{a}"' for a in allowed), value)
         return value
 
+    def kind(self, obj: dict, keys: dict[str, tuple[str, ...]], where: str) -> str:
+        """The object's ``kind``, its keys checked against those of that kind when it is valid,
+        else against the keys of all kinds (only ``kind`` required)."""
+        kind = obj.get("kind")
+        if isinstance(kind, str) and kind in keys:
+            allowed = required = keys[kind]
+        else:
+            allowed = tuple(dict.fromkeys(key for names in keys.values() for key in names))
+            required = ("kind",)
+        self.keys(obj, allowed, required, where)
+        return self.choice(obj["kind"], f"{where}.kind", tuple(keys))
+
 
 def _parse_json(path: str, raw: bytes) -> Any:
     """Strict JSON, as serde_json reads it: UTF-8, no NaN/Infinity, no numbers beyond float64.
@@ -193,11 +205,7 @@ def _parse_json(path: str, raw: bytes) -> Any:
 def load_spec(path: Path | str) -> Spec:
     """Read and validate SPEC.json; raises InputError with CONTRACT.md's exact line."""
     path = str(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    raw = read_file(path)
     doc = _parse_json(path, raw)
     c = _Checker(path)
     if not isinstance(doc, dict):
@@ -261,16 +269,7 @@ def _hidden_activation(c: _Checker, value: Any) -> Activation:
     """{kind: "relu"} or {kind: "leaky_relu", alpha: number in [0, 1)}."""
     obj = c.obj(value, "hidden_activation")
     keys = {"relu": ("kind",), "leaky_relu": ("kind", "alpha")}
-    kind = obj.get("kind")
-    valid = isinstance(kind, str) and kind in keys
-    c.keys(
-        obj,
-        keys[kind] if valid else ("kind", "alpha"),
-        keys[kind] if valid else ("kind",),
-        "hidden_activation",
-    )
-    kind = c.choice(obj["kind"], "hidden_activation.kind", tuple(keys))
-    if kind == "relu":
+    if c.kind(obj, keys, "hidden_activation") == "relu":
         return Activation("relu")
     alpha = obj["alpha"]
     if not _is_number(alpha) or not 0 <= alpha < 1:
@@ -282,16 +281,7 @@ def _init(c: _Checker, value: Any) -> Init:
     """{kind: "he_normal", seed: integer in [0, 2^63)} or {kind: "file", path: string}."""
     obj = c.obj(value, "init")
     keys = {"he_normal": ("kind", "seed"), "file": ("kind", "path")}
-    kind = obj.get("kind")
-    valid = isinstance(kind, str) and kind in keys
-    c.keys(
-        obj,
-        keys[kind] if valid else ("kind", "seed", "path"),
-        keys[kind] if valid else ("kind",),
-        "init",
-    )
-    kind = c.choice(obj["kind"], "init.kind", tuple(keys))
-    if kind == "file":
+    if c.kind(obj, keys, "init") == "file":
         return Init("file", path=resolve(c.path, c.text(obj["path"], "init.path")))
     seed = obj["seed"]
     if not _is_int(seed) or not 0 <= seed < SEED_LIMIT:
