@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use flate2::read::GzDecoder;
 use nalgebra::DMatrix;
 
-use crate::error::{os_reason, Error};
+use crate::error::{read_file, Error};
 
 /// Magic number of an IDX file of unsigned-byte images (3 dimensions).
 const IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -100,10 +100,7 @@ fn read_idx(dir: &Path, name: &str) -> Result<(String, Vec<u8>), Error> {
         });
     };
     let shown = path.display().to_string();
-    let bytes = std::fs::read(&path).map_err(|e| Error::CannotRead {
-        path: shown.clone(),
-        reason: os_reason(&e),
-    })?;
+    let bytes = read_file(&path, &shown)?;
     if !zipped {
         return Ok((shown, bytes));
     }

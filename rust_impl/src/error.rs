@@ -1,6 +1,7 @@
 //! Every user-facing failure, each displayed as the one line CONTRACT.md prescribes.
 
 use std::io;
+use std::path::Path;
 
 /// A failure that ends the program: bad input (exit 2) or divergence (exit 3).
 #[derive(Debug, thiserror::Error)]
@@ -154,4 +155,12 @@ pub fn os_reason(e: &io::Error) -> String {
         Some(i) => text[..i].to_string(),
         None => text,
     }
+}
+
+/// The bytes of a file (spec, data, model); a failure is `CannotRead`, naming it as `shown`.
+pub fn read_file(path: &Path, shown: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| Error::CannotRead {
+        path: shown.to_string(),
+        reason: os_reason(&e),
+    })
 }

@@ -57,13 +57,18 @@ struct TrainArgs {
 /// Runs `train` and returns the exit status.
 fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
     let spec = Spec::load(&args.spec)?;
+    // --init overrides the spec's init.
+    let init = match &args.init {
+        Some(path) => Init::File(path.clone()),
+        None => spec.init.clone(),
+    };
     let threads = args.threads as usize;
     let mut metrics = Metrics::open(args.metrics_out.as_deref())?;
     metrics.emit(
         "start",
         json!({"implementation": "rust", "version": env!("CARGO_PKG_VERSION"),
                "algorithm": args.algorithm.name(), "threads": threads, "spec_sha256": spec.sha256,
-               "init": describe_init(&spec.init, args.init.as_deref()),
+               "init": describe_init(&init),
                "gemm": linalg::KERNEL, "parallel": args.algorithm.parallel(threads)}),
     )?;
 
@@ -87,13 +92,9 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
                "test_samples": data.test.labels.len()}),
     )?;
 
-    let mut model = match (&args.init, &spec.init) {
-        (Some(path), _) | (None, Init::File(path)) => {
-            modelfile::load(path, &spec.layers, spec.hidden, spec.output)?
-        }
-        (None, Init::HeNormal { seed }) => {
-            Mlp::he_normal(&spec.layers, spec.hidden, spec.output, *seed)
-        }
+    let mut model = match &init {
+        Init::File(path) => modelfile::load(path, &spec.layers, spec.hidden, spec.output)?,
+        Init::HeNormal { seed } => Mlp::he_normal(&spec.layers, spec.hidden, spec.output, *seed),
     };
 
     let pool = rayon::ThreadPoolBuilder::new()

@@ -96,13 +96,6 @@ impl Mlp {
         }
     }
 
-    /// Layer sizes, input first.
-    pub fn layers(&self) -> Vec<usize> {
-        let mut sizes = vec![self.weights[0].ncols()];
-        sizes.extend(self.weights.iter().map(|w| w.nrows()));
-        sizes
-    }
-
     /// The SGD update W_l -= step * dW_l, b_l -= step * db_l.
     pub fn apply(&mut self, grads: &Gradients, step: f32) {
         for (w, g) in self.weights.iter_mut().zip(&grads.weights) {
@@ -203,6 +196,44 @@ fn argmax(col: &[f32]) -> usize {
     best
 }
 
+/// One (out_l x `cols`) zero matrix per layer.
+fn layer_buffers(model: &Mlp, cols: usize) -> Vec<DMatrix<f32>> {
+    model
+        .weights
+        .iter()
+        .map(|w| DMatrix::zeros(w.nrows(), cols))
+        .collect()
+}
+
+/// Forward pass of X (inputs x B) into the first B columns of `acts`:
+/// A_l = f(W_l A_{l-1} + b_l), one product per layer.
+fn forward_into(acts: &mut [DMatrix<f32>], model: &Mlp, x: DMatrixView<f32>, threads: usize) {
+    let b = x.ncols();
+    let last = model.weights.len() - 1;
+    for l in 0..=last {
+        let (before, rest) = acts.split_at_mut(l);
+        let input = if l == 0 {
+            x
+        } else {
+            before[l - 1].columns(0, b)
+        };
+        let out = &mut rest[0];
+        gemm(
+            &mut out.columns_mut(0, b),
+            Op::n(model.weights[l].as_view()),
+            Op::n(input),
+            1.0,
+            false,
+            threads,
+        );
+        let hidden = (l < last).then_some(model.hidden);
+        let rows = out.nrows();
+        for col in out.as_mut_slice()[..rows * b].chunks_exact_mut(rows) {
+            bias_activate(col, model.biases[l].as_slice(), hidden, model.output);
+        }
+    }
+}
+
 /// Activations and deltas for up to `capacity` samples at once, plus averaged gradients.
 pub struct BatchWorkspace {
     /// A_l for l = 1..L, (out_l x capacity); the last holds logits or sigmoid outputs.
@@ -217,16 +248,9 @@ pub struct BatchWorkspace {
 impl BatchWorkspace {
     /// Preallocates every buffer for batches of up to `capacity` samples.
     pub fn new(model: &Mlp, capacity: usize) -> Self {
-        let rows = || {
-            model
-                .weights
-                .iter()
-                .map(|w| DMatrix::zeros(w.nrows(), capacity))
-                .collect()
-        };
         BatchWorkspace {
-            acts: rows(),
-            deltas: rows(),
+            acts: layer_buffers(model, capacity),
+            deltas: layer_buffers(model, capacity),
             grads: Gradients::zeros(model),
             capacity,
         }
@@ -234,31 +258,11 @@ impl BatchWorkspace {
 
     /// Forward pass of a batch X (inputs x B): A_l = f(W_l A_{l-1} + b_l), one product per layer.
     pub fn forward(&mut self, model: &Mlp, x: DMatrixView<f32>, threads: usize) {
-        let b = x.ncols();
-        assert!(b <= self.capacity, "batch larger than the workspace");
-        let last = model.weights.len() - 1;
-        for l in 0..=last {
-            let (before, rest) = self.acts.split_at_mut(l);
-            let input = if l == 0 {
-                x
-            } else {
-                before[l - 1].columns(0, b)
-            };
-            let out = &mut rest[0];
-            gemm(
-                &mut out.columns_mut(0, b),
-                Op::n(model.weights[l].as_view()),
-                Op::n(input),
-                1.0,
-                false,
-                threads,
-            );
-            let hidden = (l < last).then_some(model.hidden);
-            let rows = out.nrows();
-            for col in out.as_mut_slice()[..rows * b].chunks_exact_mut(rows) {
-                bias_activate(col, model.biases[l].as_slice(), hidden, model.output);
-            }
-        }
+        assert!(
+            x.ncols() <= self.capacity,
+            "batch larger than the workspace"
+        );
+        forward_into(&mut self.acts, model, x, threads);
     }
 
     /// Forward and backward pass of a batch; returns the summed per-sample cost (f64).
@@ -383,16 +387,9 @@ pub struct SampleWorkspace {
 impl SampleWorkspace {
     /// Preallocates the per-sample buffers.
     pub fn new(model: &Mlp) -> Self {
-        let rows = || {
-            model
-                .weights
-                .iter()
-                .map(|w| DMatrix::zeros(w.nrows(), 1))
-                .collect()
-        };
         SampleWorkspace {
-            acts: rows(),
-            deltas: rows(),
+            acts: layer_buffers(model, 1),
+            deltas: layer_buffers(model, 1),
             grads: Gradients::zeros(model),
         }
     }
@@ -401,26 +398,7 @@ impl SampleWorkspace {
     /// (dW_l += D_l a_{l-1}^T, db_l += D_l) and returns its cost.
     pub fn accumulate(&mut self, model: &Mlp, x: DMatrixView<f32>, label: u8) -> f32 {
         let last = model.weights.len() - 1;
-        for l in 0..=last {
-            let (before, rest) = self.acts.split_at_mut(l);
-            let input = if l == 0 { x } else { before[l - 1].as_view() };
-            let out = &mut rest[0];
-            gemm(
-                &mut out.as_view_mut(),
-                Op::n(model.weights[l].as_view()),
-                Op::n(input),
-                1.0,
-                false,
-                1,
-            );
-            let hidden = (l < last).then_some(model.hidden);
-            bias_activate(
-                out.as_mut_slice(),
-                model.biases[l].as_slice(),
-                hidden,
-                model.output,
-            );
-        }
+        forward_into(&mut self.acts, model, x, 1);
         let loss = loss_and_delta(
             model.output,
             self.acts[last].as_slice(),

@@ -7,7 +7,7 @@ use nalgebra::{DMatrix, DVector};
 use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
 use safetensors::SafeTensors;
 
-use crate::error::{os_reason, Error};
+use crate::error::{os_reason, read_file, Error};
 use crate::model::Mlp;
 use crate::spec::{Activation, Output};
 
@@ -19,10 +19,7 @@ pub fn load(
     output: Output,
 ) -> Result<Mlp, Error> {
     let shown = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| Error::CannotRead {
-        path: shown.clone(),
-        reason: os_reason(&e),
-    })?;
+    let bytes = read_file(path, &shown)?;
     let file = SafeTensors::deserialize(&bytes).map_err(|_| Error::NotSafetensors {
         path: shown.clone(),
     })?;

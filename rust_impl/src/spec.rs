@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::{os_reason, Error};
+use crate::error::{read_file, Error};
 
 /// Top-level keys in canonical order.
 const TOP_KEYS: [&str; 11] = [
@@ -205,10 +205,7 @@ impl Spec {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Spec, Error> {
         let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| Error::CannotRead {
-            path: shown.clone(),
-            reason: os_reason(&e),
-        })?;
+        let bytes = read_file(path, &shown)?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotJson {
             path: shown.clone(),
             line: e.line(),

@@ -8,7 +8,7 @@ use crate::data::Dataset;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{per_sample_gradients, BatchWorkspace, Mlp, SampleWorkspace};
-use crate::spec::Spec;
+use crate::spec::{Init, Spec};
 
 /// Samples scored per forward pass when evaluating.
 const EVAL_CHUNK: usize = 1024;
@@ -206,10 +206,9 @@ pub fn train(
 }
 
 /// The metrics' "init" field: the model file or `he_normal:<seed>`.
-pub fn describe_init(init: &crate::spec::Init, cli: Option<&std::path::Path>) -> Value {
-    match (cli, init) {
-        (Some(path), _) => path.display().to_string().into(),
-        (None, crate::spec::Init::File(path)) => path.display().to_string().into(),
-        (None, crate::spec::Init::HeNormal { seed }) => format!("he_normal:{seed}").into(),
+pub fn describe_init(init: &Init) -> Value {
+    match init {
+        Init::File(path) => path.display().to_string().into(),
+        Init::HeNormal { seed } => format!("he_normal:{seed}").into(),
     }
 }

@@ -94,6 +94,14 @@ fn run_on(data: &Path) -> Output {
     mlp(&write_spec(data, &spec_value(data)), &["--max-steps", "1"])
 }
 
+/// Runs the valid spec over `data` and asserts exit 2 with `error: <file>: <message>`.
+fn assert_data_rejected(data: &Path, file: &Path, message: &str) {
+    assert_bad_input(
+        &run_on(data),
+        &format!("error: {}: {message}", file.display()),
+    );
+}
+
 #[test]
 fn training_on_mnist_mini_reaches_the_target_and_writes_start_data_epochs_and_end() {
     let tmp = tempfile::tempdir().unwrap();
@@ -209,12 +217,10 @@ fn a_wrong_magic_number_is_reported_in_hex() {
     let data = small_data();
     let f = data.path().join("train-images-idx3-ubyte");
     std::fs::write(&f, idx_images(0x801, 3, 3 * 784)).unwrap();
-    assert_bad_input(
-        &run_on(data.path()),
-        &format!(
-            "error: {}: bad magic number 0x00000801, expected 0x00000803 (IDX images)",
-            f.display()
-        ),
+    assert_data_rejected(
+        data.path(),
+        &f,
+        "bad magic number 0x00000801, expected 0x00000803 (IDX images)",
     );
 }
 
@@ -223,20 +229,16 @@ fn a_truncated_image_file_reports_expected_and_found_bytes() {
     let data = small_data();
     let f = data.path().join("train-images-idx3-ubyte");
     std::fs::write(&f, idx_images(0x803, 3, 2 * 784)).unwrap();
-    assert_bad_input(
-        &run_on(data.path()),
-        &format!(
-            "error: {}: truncated: expected 2352 bytes after the header, found 1568",
-            f.display()
-        ),
+    assert_data_rejected(
+        data.path(),
+        &f,
+        "truncated: expected 2352 bytes after the header, found 1568",
     );
     std::fs::write(&f, &idx_images(0x803, 3, 0)[..10]).unwrap();
-    assert_bad_input(
-        &run_on(data.path()),
-        &format!(
-            "error: {}: truncated: expected a 16-byte IDX header, found 10 bytes",
-            f.display()
-        ),
+    assert_data_rejected(
+        data.path(),
+        &f,
+        "truncated: expected a 16-byte IDX header, found 10 bytes",
     );
 }
 
@@ -246,13 +248,10 @@ fn label_and_image_counts_that_differ_are_reported() {
     let labels = data.path().join("train-labels-idx1-ubyte");
     std::fs::write(&labels, idx_labels(&[1, 2])).unwrap();
     let images = data.path().join("train-images-idx3-ubyte");
-    assert_bad_input(
-        &run_on(data.path()),
-        &format!(
-            "error: {}: 2 labels but {} has 3 images",
-            labels.display(),
-            images.display()
-        ),
+    assert_data_rejected(
+        data.path(),
+        &labels,
+        &format!("2 labels but {} has 3 images", images.display()),
     );
 }
 
@@ -262,66 +261,48 @@ fn a_gzipped_file_that_is_not_gzip_is_reported() {
     std::fs::remove_file(data.path().join("t10k-labels-idx1-ubyte")).unwrap();
     let gz = data.path().join("t10k-labels-idx1-ubyte.gz");
     std::fs::write(&gz, b"plain bytes").unwrap();
-    assert_bad_input(
-        &run_on(data.path()),
-        &format!("error: {}: not a valid gzip stream", gz.display()),
-    );
+    assert_data_rejected(data.path(), &gz, "not a valid gzip stream");
 }
 
-/// Runs a spec changed by `edit` (over valid data) and returns its path and output.
-fn run_edited(edit: impl FnOnce(&mut Value)) -> (tempfile::TempDir, PathBuf, Output) {
+/// Runs a spec changed by `edit` (over valid data) and asserts exit 2 with
+/// `error: <spec path>: <message>`.
+fn assert_spec_rejected(edit: impl FnOnce(&mut Value), message: &str) {
     let data = small_data();
     let mut spec = spec_value(data.path());
     edit(&mut spec);
     let path = write_spec(data.path(), &spec);
     let out = mlp(&path, &["--max-steps", "1"]);
-    (data, path, out)
+    assert_bad_input(&out, &format!("error: {}: {message}", path.display()));
 }
 
 #[test]
 fn an_unknown_spec_key_is_named_with_the_allowed_keys() {
-    let (_d, path, out) = run_edited(|s| s["momentum"] = json!(0.9));
-    assert_bad_input(
-        &out,
-        &format!(
-            "error: {}: unknown key \"momentum\" in the spec (allowed: spec_version, dataset, layers, hidden_activation, output, init, optimizer, batch_size, max_epochs, target_accuracy, dtype)",
-            path.display()
-        ),
+    assert_spec_rejected(
+        |s| s["momentum"] = json!(0.9),
+        "unknown key \"momentum\" in the spec (allowed: spec_version, dataset, layers, hidden_activation, output, init, optimizer, batch_size, max_epochs, target_accuracy, dtype)",
     );
-    let (_d, path, out) = run_edited(|s| s["optimizer"]["nesterov"] = json!(true));
-    assert_bad_input(
-        &out,
-        &format!(
-            "error: {}: unknown key \"nesterov\" in optimizer (allowed: kind, learning_rate)",
-            path.display()
-        ),
+    assert_spec_rejected(
+        |s| s["optimizer"]["nesterov"] = json!(true),
+        "unknown key \"nesterov\" in optimizer (allowed: kind, learning_rate)",
     );
 }
 
 #[test]
 fn a_missing_spec_key_is_named() {
-    let (_d, path, out) = run_edited(|s| {
-        s.as_object_mut().unwrap().remove("batch_size");
-    });
-    assert_bad_input(
-        &out,
-        &format!(
-            "error: {}: missing key \"batch_size\" in the spec",
-            path.display()
-        ),
+    assert_spec_rejected(
+        |s| {
+            s.as_object_mut().unwrap().remove("batch_size");
+        },
+        "missing key \"batch_size\" in the spec",
     );
 }
 
 #[test]
 fn a_non_positive_learning_rate_is_rejected() {
     for (value, shown) in [(json!(-0.1), "-0.1"), (json!(0), "0")] {
-        let (_d, path, out) = run_edited(|s| s["optimizer"]["learning_rate"] = value);
-        assert_bad_input(
-            &out,
-            &format!(
-                "error: {}: optimizer.learning_rate: expected a finite number > 0, got {shown}",
-                path.display()
-            ),
+        assert_spec_rejected(
+            |s| s["optimizer"]["learning_rate"] = value,
+            &format!("optimizer.learning_rate: expected a finite number > 0, got {shown}"),
         );
     }
 }
@@ -333,38 +314,26 @@ fn a_non_positive_or_non_integer_batch_size_is_rejected() {
         (json!(512.0), "512.0"),
         (json!(true), "true"),
     ] {
-        let (_d, path, out) = run_edited(|s| s["batch_size"] = value);
-        assert_bad_input(
-            &out,
-            &format!(
-                "error: {}: batch_size: expected a positive integer, got {shown}",
-                path.display()
-            ),
+        assert_spec_rejected(
+            |s| s["batch_size"] = value,
+            &format!("batch_size: expected a positive integer, got {shown}"),
         );
     }
 }
 
 #[test]
 fn a_first_layer_that_is_not_784_for_28x28_images_is_rejected_after_loading() {
-    let (_d, path, out) = run_edited(|s| s["layers"] = json!([700, 256, 10]));
-    assert_bad_input(
-        &out,
-        &format!(
-            "error: {}: layers[0]: expected 784 (the 28x28 pixels of each image), got 700",
-            path.display()
-        ),
+    assert_spec_rejected(
+        |s| s["layers"] = json!([700, 256, 10]),
+        "layers[0]: expected 784 (the 28x28 pixels of each image), got 700",
     );
 }
 
 #[test]
 fn an_unknown_activation_kind_is_rejected() {
-    let (_d, path, out) = run_edited(|s| s["hidden_activation"] = json!({"kind": "tanh"}));
-    assert_bad_input(
-        &out,
-        &format!(
-            "error: {}: hidden_activation.kind: expected \"relu\" or \"leaky_relu\", got \"tanh\"",
-            path.display()
-        ),
+    assert_spec_rejected(
+        |s| s["hidden_activation"] = json!({"kind": "tanh"}),
+        "hidden_activation.kind: expected \"relu\" or \"leaky_relu\", got \"tanh\"",
     );
 }
 
@@ -449,14 +418,16 @@ fn an_init_file_with_a_wrong_shape_names_both_shapes() {
 
 #[test]
 fn an_unreadable_metrics_path_fails_before_loading_data() {
-    let (_d, spec, _) = run_edited(|_| {});
+    let data = small_data();
+    let spec = write_spec(data.path(), &spec_value(data.path()));
     let out = mlp(&spec, &["--metrics-out", "/nonexistent-folder/m.jsonl"]);
     assert_bad_input(&out, "error: /nonexistent-folder/m.jsonl: cannot open metrics file for appending: No such file or directory");
 }
 
 #[test]
 fn zero_threads_is_a_usage_error_and_version_prints_name_and_version() {
-    let (_d, spec, _) = run_edited(|_| {});
+    let data = small_data();
+    let spec = write_spec(data.path(), &spec_value(data.path()));
     assert_eq!(mlp(&spec, &["--threads", "0"]).status.code(), Some(2));
     let out = Command::new(env!("CARGO_BIN_EXE_mlp"))
         .arg("--version")
