@@ -12,12 +12,12 @@ struct Shape {
     b_t: bool,
 }
 
-/// Strides (rs, cs) of a column-major (rows x cols) matrix, or of the transpose view of one.
-fn strides(rows: usize, cols: usize, transposed: bool) -> (isize, isize) {
+/// Strides (rs, cs) of the operand held in a column-major buffer of `rows` stored rows: the
+/// buffer itself, or (transposed) the transpose view of it, whose row stride is `rows`.
+fn strides(rows: usize, transposed: bool) -> (isize, isize) {
     if transposed {
-        (cols as isize, 1)
+        (rows as isize, 1)
     } else {
-        let _ = cols;
         (1, rows as isize)
     }
 }
@@ -98,8 +98,8 @@ fn main() {
             .map(|i| ((i * 5 % 11) as f32 - 5.0) * 0.01)
             .collect();
         let mut c = vec![0f32; s.m * s.n];
-        let (ars, acs) = strides(ar, ac, s.a_t);
-        let (brs, bcs) = strides(br, bc, s.b_t);
+        let (ars, acs) = strides(ar, s.a_t);
+        let (brs, bcs) = strides(br, s.b_t);
         let flops = 2.0 * (s.m * s.n * s.k) as f64;
         let mm = time(|| unsafe {
             matrixmultiply::sgemm(
