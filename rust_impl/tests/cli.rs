@@ -102,27 +102,37 @@ fn assert_data_rejected(data: &Path, file: &Path, message: &str) {
     );
 }
 
-#[test]
-fn training_on_mnist_mini_reaches_the_target_and_writes_start_data_epochs_and_end() {
-    let tmp = tempfile::tempdir().unwrap();
-    let metrics = tmp.path().join("m.jsonl");
-    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/specs/mnist-mini.json");
-    let out = mlp(&spec, &["--metrics-out", metrics.to_str().unwrap()]);
+/// Asserts exit status 0 (showing stderr if not) and returns the metrics file's events.
+fn successful_events(out: &Output, metrics: &Path) -> Vec<Value> {
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&metrics).unwrap();
-    let events: Vec<Value> = text
+    std::fs::read_to_string(metrics)
+        .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let kinds: Vec<&str> = events
+        .collect()
+}
+
+/// The "event" field of each event, in order.
+fn event_kinds(events: &[Value]) -> Vec<&str> {
+    events
         .iter()
         .map(|e| e["event"].as_str().unwrap())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn training_on_mnist_mini_reaches_the_target_and_writes_start_data_epochs_and_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let metrics = tmp.path().join("m.jsonl");
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/specs/mnist-mini.json");
+    let out = mlp(&spec, &["--metrics-out", metrics.to_str().unwrap()]);
+    let events = successful_events(&out, &metrics);
+    let kinds = event_kinds(&events);
     let end = events.last().unwrap();
     let epochs = end["epochs"].as_u64().unwrap() as usize;
     assert!(epochs >= 1);
@@ -158,24 +168,12 @@ fn max_steps_stops_after_k_steps_with_step_lines_and_saves_the_model() {
             model.to_str().unwrap(),
         ],
     );
+    let events = successful_events(&out, &metrics);
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        event_kinds(&events),
+        ["start", "data", "step", "step", "step", "end"]
     );
-    let text = std::fs::read_to_string(&metrics).unwrap();
-    let kinds: Vec<String> = text
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["event"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    assert_eq!(kinds, ["start", "data", "step", "step", "step", "end"]);
-    assert!(text.contains("\"status\":\"max_steps\""));
+    assert_eq!(events.last().unwrap()["status"], "max_steps");
     let again = mlp(
         &spec,
         &["--max-steps", "3", "--init", model.to_str().unwrap()],
