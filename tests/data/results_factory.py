@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from harness.records import (
     ContenderEntry,
@@ -305,6 +306,28 @@ ENV = {
     "git_commit": "2853c0e",
     "git_dirty": False,
 }
+
+
+def assert_verdicts_agree_with_cis(summary: pd.DataFrame) -> int:
+    """Every summary.csv row: the verdict is the one the speed-up's CI gives; rows checked."""
+    checked = 0
+    for name, row in summary.iterrows():
+        if row["verdict"] == "reference" or pd.isna(row["speedup_vs_reference"]):
+            continue
+        low, high = row["speedup_ci_low"], row["speedup_ci_high"]
+        if pd.isna(low):
+            assert row["verdict"] == "inconclusive", name
+        elif low > 1:
+            assert row["verdict"] == "faster" and row["p_value"] < 0.05, name
+        elif high < 1:
+            assert row["verdict"] == "slower" and row["p_value"] < 0.05, name
+        else:
+            band = low >= 0.95 and high <= 1.05
+            assert row["verdict"] == ("equivalent" if band else "inconclusive"), name
+            assert row["p_value"] >= 0.05, name
+        assert low <= row["speedup_vs_reference"] <= high if not pd.isna(low) else True
+        checked += 1
+    return checked
 
 
 def report_from_tables(folder: Path) -> Path:
