@@ -111,10 +111,7 @@ def summarize(
         "sgemm_fraction": fraction,
         "exit_codes": sorted({int(e) for e in stats.finite(frame["exit_code"]) if e}),
         "failures": [asdict(f) for f in result.failures] if result else [],
-        "invalid": invalid[["seed", "round", "run_index", "problem"]]
-        .astype(object)
-        .where(invalid[["seed", "round", "run_index", "problem"]].notna(), None)
-        .to_dict(orient="records"),
+        "invalid": invalid[["seed", "round", "run_index", "problem"]].to_dict(orient="records"),
         "warnings": notes,
     }
 
@@ -128,9 +125,7 @@ def target_sweep(
     top = float(target)
     span = np.linspace(top - cfg.sweep_span, top, cfg.sweep_steps + 1)
     targets = [round(float(t), 4) for t in span if t > 0]
-    epochs = (
-        epochs[epochs["run_id"].isin(set(valid["run_id"]) - {""})] if "run_id" in valid else epochs
-    )
+    epochs = epochs[epochs["run_id"].isin(set(valid["run_id"]))]  # invalid runs' epochs out
     rows = []
     for contender, log in epochs.groupby("contender", sort=False):
         n_runs = int((valid["contender"] == contender).sum())

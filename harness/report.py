@@ -48,10 +48,20 @@ RAW_PATTERNS = (
 WHY_FIGURES = ("breakdown", "why")  # shown in the "why" section, the others under Plots
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates cached by jinja2 in a private temporary folder (compiling the report
+    template costs most of a render); None where jinja2 cannot make that folder."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 def environment() -> jinja2.Environment:
     """Jinja2 over harness/templates, autoescaping the HTML templates."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness", "templates"),
+        bytecode_cache=_bytecode_cache(),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -247,7 +257,7 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in ctx["rows"]:
         wall, cmp = r["wall"], r["cmp"]
-        speed, verdict, p = "n/a", "", ""
+        speed, verdict, p = (wording.NO_PEER if not cmp else "n/a"), "", ""
         if r["is_reference"]:
             speed = "reference"
         elif cmp and cmp["ratio"] is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+NO_PEER = "no same-thread reference: see the cross-thread ratios"
 PART_WORDS = {
     "outside": "outside main (start-up, save, exit)",
     "load": "data load",
@@ -254,8 +255,9 @@ def method(analysis: dict[str, Any]) -> str:
     pairings = sorted({c["pairing"] for c in every if c["ratio"] is not None})
     how = "; ".join(PAIRING_WORDS.get(p, p) for p in pairings) or "no comparisons"
     return (
-        f"Speed-up = t({analysis['reference']}-like reference at the same threads) / "
-        f"t(contender), the geometric mean over {how}. {level(analysis)} CI: a t-interval on "
+        f"Speed-up = t(reference) / t(contender), the reference being {analysis['reference']} "
+        f"at the contender's thread count; the geometric mean over {how}. "
+        f"{level(analysis)} CI: a t-interval on "
         f"the mean log-ratio; the verdict follows the CI: faster or slower only when it "
         f"excludes 1 (the t-test at alpha = {cfg['alpha']}), equivalent when it holds 1 and "
         f"lies within {cfg['equivalence_low']:.2f}-{cfg['equivalence_high']:.2f}, else "
