@@ -254,9 +254,13 @@ def method(analysis: dict[str, Any]) -> str:
     every = analysis["comparisons"] + analysis["cross_thread"]
     pairings = sorted({c["pairing"] for c in every if c["ratio"] is not None})
     how = "; ".join(PAIRING_WORDS.get(p, p) for p in pairings) or "no comparisons"
+    reference = analysis["reference"]
+    threads = next(
+        (c.get("threads") for c in analysis["contenders"] if c["name"] == reference), None
+    )
+    at_threads = " at the contender's own thread count" if threads is not None else ""
     return (
-        f"Speed-up = t(reference) / t(contender), the reference being {analysis['reference']} "
-        f"at the contender's thread count; the geometric mean over {how}. "
+        f"Speed-up = t({reference}) / t(contender){at_threads}; the geometric mean over {how}. "
         f"{level(analysis)} CI: a t-interval on "
         f"the mean log-ratio; the verdict follows the CI: faster or slower only when it "
         f"excludes 1 (the t-test at alpha = {cfg['alpha']}), equivalent when it holds 1 and "
@@ -273,7 +277,8 @@ def precision(analysis: dict[str, Any]) -> str | None:
     wanted = f"±{100 * m['precision_target']:.1f} %" if m.get("precision_target") else None
     rounds = f"{m['rounds_done']} round" + ("s" if m["rounds_done"] != 1 else "")
     if m.get("stop_reason") == "precision":
-        return f"Stopped after {rounds}: precision {wanted or got} reached ({got} widest CI)."
+        aim = f"precision {wanted} reached" if wanted else "precision reached"
+        return f"Stopped after {rounds}: {aim} ({got} the widest CI)."
     if m.get("stop_reason") == "time":
         aim = f" (aim {wanted})" if wanted else ""
         return f"Time budget spent after {rounds}; precision reached {got}{aim}."

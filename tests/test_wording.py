@@ -87,9 +87,8 @@ def test_warnings_mismatches_and_p_values_in_words():
 def test_precision_lines_say_how_measuring_stopped(analysis):
     m = {"rounds_done": 7, "precision_target": 0.02, "precision_reached": 0.018}
     a = {**analysis, "measuring": {**m, "stop_reason": "precision"}}
-    assert (
-        wording.precision(a)
-        == "Stopped after 7 rounds: precision ±2.0 % reached (±1.8 % widest CI)."
+    assert wording.precision(a) == (
+        "Stopped after 7 rounds: precision ±2.0 % reached (±1.8 % the widest CI)."
     )
     a = {**analysis, "measuring": {**m, "stop_reason": "time", "precision_reached": 0.041}}
     assert (
