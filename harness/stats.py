@@ -34,7 +34,7 @@ level (scipy.stats.quantile_test); with fewer than 6 values no such interval exi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -73,7 +73,7 @@ class RatioTest:
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (for analysis.json)."""
-        return dict(self.__dict__)
+        return asdict(self)
 
 
 def finite(values: Any) -> np.ndarray:
