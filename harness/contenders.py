@@ -6,8 +6,12 @@ each (the per-sample algorithm). `<name>@N` runs any of them with N threads (`ru
 `--threads` count; `--threads 1,2` turns each into one contender per count (`rust@1`,
 `rust@2`), for the thread-scaling plot.
 
-Extra contenders (the test suite's fakes, or any program obeying CONTRACT.md) come from a JSON
-file named by the environment variable HARNESS_CONTENDERS_FILE (or passed explicitly):
+By default `run` compares like with like: python-numpy and rust at 1 thread and both at all
+cores (python-numpy-parallel: NumPy's BLAS threads), plus python-torch at both when it imports.
+
+Extra contenders (your own program obeying CONTRACT.md, or the test suite's fakes) come from a
+JSON file given with `--contenders-file FILE` (or the environment variable
+HARNESS_CONTENDERS_FILE):
 
     {"schema_version": 1, "contenders": [
       {"name": "fake-ok", "implementation": "fake", "algorithm": "batched", "threads": 1,
@@ -34,7 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RUST_DIR = ROOT / "rust_impl"
 MLP_BINARY = RUST_DIR / "target" / "release" / "mlp"
 CONTENDERS_ENV = "HARNESS_CONTENDERS_FILE"
-DEFAULT_RUN = ("python-numpy", "rust", "rust-parallel")
 REFERENCE = "python-numpy"  # the contender every ratio and parity check is taken against
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ALGORITHMS = ("batched", "per-sample")
@@ -103,13 +106,31 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+def default_names() -> list[str]:
+    """Like for like: each implementation at 1 thread and at all cores (one set on 1 core)."""
+    pairs = [("python-numpy", "python-numpy-parallel"), ("rust", "rust-parallel")]
+    if torch_available():
+        pairs.append(("python-torch", "python-torch-parallel"))
+    many = (os.cpu_count() or 1) > 1
+    return [name for pair in pairs for name in (pair if many else pair[:1])]
+
+
 def _builtin() -> dict[str, Contender]:
     """The built-in contenders, batched and per-sample."""
     python = (sys.executable, "-m", "python_impl")
     cores = os.cpu_count() or 1
     bases = [
         Contender("python-numpy", "python-numpy", "batched", 1, python),
+        Contender("python-numpy-parallel", "python-numpy", "batched", cores, python, parallel=True),
         Contender("python-torch", "python-torch", "batched", 1, (*python, "--backend", "torch")),
+        Contender(
+            "python-torch-parallel",
+            "python-torch",
+            "batched",
+            cores,
+            (*python, "--backend", "torch"),
+            parallel=True,
+        ),
         Contender("rust", "rust", "batched", 1, (str(MLP_BINARY),)),
         Contender("rust-parallel", "rust", "batched", cores, (str(MLP_BINARY),), parallel=True),
     ]
@@ -123,7 +144,7 @@ def _builtin() -> dict[str, Contender]:
 
 def load_file(path: Path) -> dict[str, Contender]:
     """Read extra contenders from a JSON file (format in the module docstring)."""
-    from harness.results import read_json  # local: results imports nothing from here
+    from harness.records import read_json  # local: records imports nothing from here
 
     data = read_json(path)
     entries = data.get("contenders")
