@@ -9,7 +9,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from harness import __version__
@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             measured_ok = _measure(run_dir, manifest, log)
     except _Interrupted:
         print(
-            f"interrupted: every finished run is kept in {run_dir}; "
+            f"interrupted: partial results kept in {run_dir} (every finished run); "
             f"`python -m harness report {run_dir}` renders them",
             file=sys.stderr,
         )
@@ -146,7 +146,16 @@ def _measure(run_dir: Path, manifest, log: Callable[[str], None]) -> bool:
         after = noise.take_snapshot()
         load = noise.other_load(before, after, exclude={os.getpid()})
         outcome = read_outcome(run_dir)
-        write_outcome(run_dir, replace(outcome, noise=noise.summary(before, after, load)))
+        facts = {
+            "load_before": before.load,
+            "load_after": after.load,
+            "governor": ", ".join(sorted(set(after.governors))) if after.governors else None,
+            "other_share": load.share,
+            "window_seconds": load.window_seconds,
+            "busiest": [asdict(p) for p in load.busiest],
+            "note": load.note,
+        }
+        write_outcome(run_dir, replace(outcome, noise=facts))
 
 
 def _run_parity(plan, run_dir: Path, log: Callable[[str], None]) -> bool:

@@ -16,8 +16,10 @@ import pandas as pd
 from scipy import stats
 
 from harness.errors import HarnessError
-from harness.hyperfine import RUNS_COLUMNS
-from harness.results import read_optional_json
+from harness.records import read_optional_json
+from harness.tables import RunRecord, columns
+
+RUNS_COLUMNS = columns(RunRecord)
 
 
 @dataclass(frozen=True)

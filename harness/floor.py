@@ -98,7 +98,7 @@ def _numpy_blas() -> dict[str, Any]:
 
 
 def _product_set(layers: list[int], batch: int) -> tuple[list[tuple[Any, ...]], float]:
-    """Operands of every product of one training step, laid out as python_impl lays them out.
+    """Operands of every product of one training step, laid out as the NumPy reference has them.
 
     Per layer with W (out x in), activations X (B x in) and deltas D (B x out):
     forward X W^T (B x out), weight gradient D^T X (out x in), input gradient D W (B x in) for

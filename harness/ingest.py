@@ -167,11 +167,9 @@ def _paired_runs(run_dir: Path, manifest: Manifest) -> Pairs:
     streams = _streams(run_dir, manifest)
     warnings = [p for s in streams.values() for p in s.problems]
     journal = read_journal(run_dir)
-    if journal:
-        pairs = _journal_pairs(run_dir, journal, streams)
-    else:
-        pairs, order_warnings = _ordered_pairs(run_dir, manifest, streams)
-        warnings += order_warnings
+    pair = _journal_pairs if journal else _ordered_pairs
+    pairs, pair_warnings = pair(run_dir, manifest, streams, journal)
+    warnings += pair_warnings
     runs, epochs, last = [], [], {}
     for contender, seed, m, process, where in pairs:
         record = run_record(contender, seed, m, process, **where)
@@ -185,10 +183,10 @@ def _paired_runs(run_dir: Path, manifest: Manifest) -> Pairs:
 
 
 def _journal_pairs(
-    run_dir: Path, journal: list[dict[str, Any]], streams: dict[tuple[str, str], Stream]
-) -> list[tuple]:
+    run_dir: Path, manifest: Manifest, streams: dict[tuple[str, str], Stream], journal: list
+) -> tuple[list[tuple], list[str]]:
     """Pairs from measure.jsonl (rounds): exact, by run_id."""
-    pairs, index = [], {}
+    pairs, index, warnings = [], {}, []
     for e in journal:
         if e.get("warmup"):
             continue
@@ -199,14 +197,19 @@ def _journal_pairs(
         (m,) = parse_export(export).results[0].measurements[:1]
         stream = streams.get(key)
         process = stream.by_run_id().get(e.get("run_id") or "") if stream else None
+        if process is None and e.get("run_id"):
+            warnings.append(
+                f"metrics/{key[0]}/seed-{key[1]}.jsonl: no events of run {e['run_id']} "
+                f"(round {e['round']}); its time is kept without metrics"
+            )
         where = {"round": e["round"], "run_index": index.get(key, 0), "started_at": e["started_at"]}
         index[key] = index.get(key, 0) + 1
         pairs.append((*key, m, process, where))
-    return pairs
+    return pairs, warnings
 
 
 def _ordered_pairs(
-    run_dir: Path, manifest: Manifest, streams: dict[tuple[str, str], Stream]
+    run_dir: Path, manifest: Manifest, streams: dict[tuple[str, str], Stream], journal: list
 ) -> tuple[list[tuple], list[str]]:
     """Pairs from one hyperfine.json (folders before rounds): in order, after the warm-ups."""
     path = run_dir / "hyperfine.json"

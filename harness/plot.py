@@ -27,7 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from harness.analyze import read_runs, read_table, successful
 from harness.errors import HarnessError
-from harness.results import write_json
+from harness.records import write_json
 
 
 @dataclass(frozen=True)

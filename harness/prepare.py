@@ -22,8 +22,8 @@ from harness.contenders import (
     RUST_DIR,
     Contender,
     default_names,
+    importable,
     select,
-    torch_available,
 )
 from harness.errors import HarnessError
 from harness.hyperfine import find_hyperfine, hyperfine_version
@@ -97,12 +97,14 @@ def build_rust(contenders: list[Contender], quiet: bool) -> None:
             "cargo: not found; install Rust (https://rustup.rs or `nix develop`) or leave out "
             "the Rust contenders (e.g. --contenders python-numpy)"
         )
-    argv = [cargo, "build", "--release", "--locked", *(["--quiet"] if quiet else [])]
+    packages = sorted({f"--package={c.cargo_package}" for c in contenders if c.cargo_package})
+    if any(c.needs_cargo and not c.cargo_package for c in contenders) or not packages:
+        packages.append("--package=mlp")
+    argv = [cargo, "build", "--release", "--locked", *packages, *(["--quiet"] if quiet else [])]
     status = subprocess.run(argv, cwd=RUST_DIR, check=False).returncode
     if status != 0:
         raise HarnessError(
-            f"{RUST_DIR}: `cargo build --release --locked` failed (exit {status}); "
-            "see cargo's message above"
+            f"{RUST_DIR}: `{' '.join(argv[1:])}` failed (exit {status}); see cargo's message above"
         )
 
 
@@ -133,15 +135,16 @@ def resolve_target(options: RunOptions) -> float:
 
 
 def choose_contenders(options: RunOptions) -> tuple[list[Contender], list[str]]:
-    """The selected contenders, minus python-torch when torch is missing (with a note)."""
+    """The selected contenders, minus those whose `requires` does not import (with a note)."""
     chosen = select(options.contenders, options.threads, options.contenders_file)
     notes = []
-    if not torch_available():
-        torch = [c for c in chosen if c.implementation.startswith("python-torch")]
-        if torch:
-            names = ", ".join(c.name for c in torch)
-            notes.append(f"{names} skipped: PyTorch is not installed (pip install -e '.[torch]')")
-            chosen = [c for c in chosen if c not in torch]
+    for module in sorted({c.requires for c in chosen if c.requires}):
+        if importable(module):
+            continue
+        names = ", ".join(c.name for c in chosen if c.requires == module)
+        hint = " (pip install -e '.[torch]')" if module == "torch" else ""
+        notes.append(f"{names} skipped: Python module {module} is not installed{hint}")
+        chosen = [c for c in chosen if c.requires != module]
     if not chosen:
         raise HarnessError("--contenders: nothing left to run (" + "; ".join(notes) + ")")
     return chosen, notes
@@ -214,4 +217,3 @@ def prepare(
     )
     write_manifest(run_dir, manifest)
     return manifest
-

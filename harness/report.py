@@ -14,7 +14,7 @@ import jinja2
 
 from harness import __version__
 from harness.errors import HarnessError
-from harness.results import read_optional_json
+from harness.records import read_optional_json
 
 # env.json keys go to the first group whose word occurs in the key; the rest under "other".
 ENV_GROUPS: list[tuple[str, tuple[str, ...]]] = [

@@ -14,7 +14,7 @@ import pytest
 from conftest import FAKES_FILE, HYPERFINES, ROOT, run_args
 
 from harness.__main__ import COMMANDS, main
-from harness.results import read_json
+from harness.records import read_json
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, "data fetch"])
@@ -49,9 +49,9 @@ def test_a_run_with_a_failing_contender_reports_it_and_exits_1(
     argv = run_args(tmp_path, tiny_data, "fake-ok,fake-diverge", "--skip-parity")
     assert main([*argv, "--target", "0.01"]) == 1
     latest = tmp_path / "latest"
-    run = read_json(latest / "run.json")
-    assert run["outcomes"]["fake-diverge"]["status"] == "failed"
-    assert run["parity"]["status"] == "skipped" and run["finished"]
+    outcome = read_json(latest / "outcome.json")
+    assert outcome["outcomes"]["fake-diverge"]["status"] == "failed"
+    assert outcome["parity_status"] == "skipped" and outcome["started"]
     html = (latest / "report.html").read_text()
     assert "fake-diverge" in html and "training diverged" in html
 
@@ -122,17 +122,21 @@ def test_ctrl_c_during_measure_keeps_the_partial_folder_and_report_renders_it(
         [sys.executable, "-m", "harness", *argv, "--runs", "3"],
         cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    slow = tmp_path / "latest" / "metrics" / "fake-slow" / "seed-1.jsonl"
     deadline = time.monotonic() + 60
-    while not slow.exists() or slow.stat().st_size == 0:  # fake-ok is done, fake-slow started
+    # Wait until a round has finished and fake-slow runs again (its second timed process).
+    while len(list(tmp_path.glob("*/hyperfine/round-002-*"))) == 0:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: partial results kept" in err
-    run_dir = (tmp_path / "latest").resolve()
-    assert read_json(run_dir / "run.json")["interrupted"] is True
+    assert not (tmp_path / "latest").exists()  # only a run with a report becomes latest
+    (run_dir,) = tmp_path.glob("*/hyperfine")
+    run_dir = run_dir.parent
+    assert read_json(run_dir / "outcome.json")["interrupted"] is True
     assert main(["report", str(run_dir), "--quiet"]) == 0
+    runs = (run_dir / "tables" / "runs.csv").read_text().splitlines()
+    assert len(runs) >= 1 + 2  # the header and round 1's two processes: nothing finished lost
     assert "fake-ok" in (run_dir / "report.html").read_text()
 
 
