@@ -216,18 +216,21 @@ def _ordered_pairs(
     if not path.is_file():
         return [], ["hyperfine.json: missing (no benchmark finished); no timed runs"]
     pairs, warnings = [], []
-    for result in parse_export(path).results:
+    measured: dict[tuple[str, str], list[Measurement]] = {}
+    for result in parse_export(path).results:  # one result per command, or per process
         key = (result.name, result.parameters.get("seed", ""))
+        measured.setdefault(key, []).extend(result.measurements)
+    for key, measurements in measured.items():
         stream = streams.get(key)
         processes = stream.processes[manifest.warmup :] if stream else []
-        if len(processes) != len(result.measurements):
+        if len(processes) != len(measurements):
             name = f"metrics/{key[0]}/seed-{key[1]}.jsonl"
             warnings.append(
                 f"{name}: {len(processes) + manifest.warmup if stream else 0} runs in the "
-                f"metrics file, expected {manifest.warmup} warmup + {len(result.measurements)} "
+                f"metrics file, expected {manifest.warmup} warmup + {len(measurements)} "
                 "timed; paired in order as far as they go"
             )
-        for k, m in enumerate(result.measurements):
+        for k, m in enumerate(measurements):
             process = processes[k] if k < len(processes) else None
             pairs.append((*key, m, process, {"run_index": k}))
     return pairs, warnings

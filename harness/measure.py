@@ -102,7 +102,7 @@ def _run_ids(path: Path) -> list[str]:
     return [p.run_id for p in read_stream(path, strict=False).processes] if path.is_file() else []
 
 
-def run_job(hyperfine: str, job: Job, run_dir: Path, pin: Callable[[], None] | None) -> dict:
+def run_job(hyperfine: str, job: Job, run_dir: Path) -> dict:
     """Time one process; its journal entry. Interrupted on Ctrl-C/SIGTERM (export removed)."""
     metrics = run_dir / "metrics" / job.contender.name / f"seed-{job.seed}.jsonl"
     before = set(_run_ids(metrics))
@@ -112,19 +112,25 @@ def run_job(hyperfine: str, job: Job, run_dir: Path, pin: Callable[[], None] | N
         proc = subprocess.Popen(
             hyperfine_argv(hyperfine, job, run_dir),
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,  # hyperfine's "Ignoring non-zero exit code" is ours to say
+            text=True,
+            errors="replace",
             start_new_session=True,  # the harness forwards signals itself, then waits
-            preexec_fn=pin,
         )
     except OSError as exc:
         raise HarnessError(f"{hyperfine}: cannot run hyperfine: {exc.strerror}") from exc
     try:
-        status = proc.wait()
+        _, stderr = proc.communicate()
+        status = proc.returncode
     except (KeyboardInterrupt, Interrupted):
         _stop(proc)
         export.unlink(missing_ok=True)  # the process in flight is lost, nothing else
         raise Interrupted from None
     if not export.is_file():
-        raise HarnessError(f"{hyperfine}: exited with status {status} without writing {export}")
+        said = " ".join(stderr.split())[-300:]
+        raise HarnessError(
+            f"{hyperfine}: exited with status {status} without writing {export}: {said}"
+        )
     measured = parse_export(export).results[0].measurements
     new = [r for r in _run_ids(metrics) if r not in before]
     return {
@@ -182,7 +188,6 @@ def measure(
     run_dir: Path,
     log: Callable[[str], None] = print,
     stop_rule: StopRule | None = None,
-    pin: Callable[[], None] | None = None,
 ) -> bool:
     """Warm-ups, then rounds until the manifest's count (or stop_rule says stop).
 
@@ -202,12 +207,12 @@ def measure(
     try:
         for w in range(1, manifest.warmup + 1):
             for job in schedule(manifest, w, warmup=True):
-                _append(run_dir, run_job(hyperfine, job, run_dir, pin))
+                _append(run_dir, run_job(hyperfine, job, run_dir))
         while not reason:
             rounds += 1
             entries = []
             for job in schedule(manifest, rounds, warmup=False):
-                entries.append(run_job(hyperfine, job, run_dir, pin))
+                entries.append(run_job(hyperfine, job, run_dir))
                 _append(run_dir, entries[-1])  # journaled at once: a stop keeps it
             journal += entries
             _merge(run_dir)

@@ -33,14 +33,21 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
         (["--threads", "0"], "error: --threads: expected positive integers"),
         (["--contenders", "cobol"], "error: --contenders: unknown contender 'cobol'"),
         (["--data-dir", "/nonexistent"], "error: /nonexistent: not a directory"),
+        (["--data-dir", ""], "error: .: missing train-images-idx3-ubyte"),
+        (["--dataset", "bogus"], 'error: unknown dataset "bogus"'),
+        (["--target", "5"], "error: --target: expected a number in (0, 1], got 5.0"),
+        (["--cpus", "7-9"], "error: --cpus: expected CPU numbers like 0,1 or 0-3"),
+        (["--max-time", "60"], "error: --max-time: only with --precision"),
     ],
 )
-def test_bad_run_flags_give_one_line_and_exit_2(
+def test_bad_run_flags_give_one_line_exit_2_and_create_nothing(
     tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", "--out", str(tmp_path), "--quiet", *flags]) == 2
+    out = tmp_path / "results"
+    assert main(["run", "--out", str(out), "--quiet", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+    assert not out.exists()  # no empty results folder, and `latest` untouched
 
 
 def test_a_run_with_a_failing_contender_reports_it_and_exits_1(
