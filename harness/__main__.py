@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -54,7 +55,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     run_dir = results.new_results_dir(options.out)
     log(f"results folder: {run_dir}")
     try:
-        with _sigterm_interrupts():
+        with _interrupts_raise():
             manifest = prepare.prepare(plan, run_dir, ["python -m harness", *argv], log)
             log(f"[1/7] prepare: spec.json, init/ ({len(options.seeds)} seeds), env.json")
             parity_ok = _run_parity(plan, run_dir, log)
@@ -65,13 +66,16 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
             )
             measured_ok = _measure(run_dir, manifest, log)
     except _Interrupted:
+        return _interrupted(run_dir)
+    try:
+        report = rebuild(run_dir, log, first_stage=4)
+    except KeyboardInterrupt:
         print(
-            f"interrupted: partial results kept in {run_dir} (every finished run); "
-            f"`python -m harness report {run_dir}` renders them",
+            f"interrupted while building the report; `python -m harness report {run_dir}` "
+            "finishes it",
             file=sys.stderr,
         )
         return 130
-    report = rebuild(run_dir, log, first_stage=4)
     results.update_latest(run_dir)  # only a run with a report becomes `latest`
     log(f"report: {report}")
     if not measured_ok:
@@ -108,24 +112,39 @@ def _run_options(args: argparse.Namespace):
 
 
 class _Interrupted(Exception):
-    """Ctrl-C or SIGTERM during `run`."""
+    """Ctrl-C or SIGTERM during `run`'s prepare, verify or measure."""
 
 
 @contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Within: SIGTERM and Ctrl-C raise _Interrupted (measure stops hyperfine first)."""
+def _interrupts_raise() -> Iterator[None]:
+    """Within: Ctrl-C and SIGTERM (see main) raise _Interrupted; measure stops hyperfine first."""
     from harness import measure
 
-    def on_term(signum: int, frame: object) -> None:
-        raise measure.Interrupted
-
-    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
     except (KeyboardInterrupt, measure.Interrupted):
         raise _Interrupted from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupted(run_dir: Path) -> int:
+    """Keep a folder holding timed runs (and say how to render it); drop one without any."""
+    from harness.measure import read_journal
+
+    if any(not e.get("warmup") for e in read_journal(run_dir)):
+        print(
+            f"interrupted: partial results kept in {run_dir} (every finished run); "
+            f"`python -m harness report {run_dir}` renders them",
+            file=sys.stderr,
+        )
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"interrupted before any timed run finished; {run_dir} removed", file=sys.stderr)
+    return 130
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops the harness like Ctrl-C: in-flight processes stopped, results kept."""
+    raise KeyboardInterrupt
 
 
 def _measure(run_dir: Path, manifest, log: Callable[[str], None]) -> bool:
@@ -389,14 +408,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness` and the `harness` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return COMMANDS[args.command](args, argv)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"interrupted: `harness {args.command}` stopped (Ctrl-C)", file=sys.stderr)
+        print(f"interrupted: `harness {args.command}` stopped", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -119,8 +119,9 @@ def test_a_malformed_hyperfine_export_gives_one_line(
     assert "unknown hyperfine schema_version 9" in capsys.readouterr().err
 
 
-def test_ctrl_c_during_measure_keeps_the_partial_folder_and_report_renders_it(
-    tmp_path: Path, tiny_data: Path
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_measure_keeps_every_finished_run_and_report_renders_them(
+    tmp_path: Path, tiny_data: Path, sig: signal.Signals
 ) -> None:
     env = {**os.environ, "HARNESS_CONTENDERS_FILE": str(FAKES_FILE),
            "HYPERFINE": str(HYPERFINES["2.0"])}  # fmt: skip
@@ -134,12 +135,18 @@ def test_ctrl_c_during_measure_keeps_the_partial_folder_and_report_renders_it(
     while len(list(tmp_path.glob("*/hyperfine/round-002-*"))) == 0:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # Ctrl-C at a terminal reaches the whole process group
+    else:
+        proc.send_signal(sig)  # SIGTERM from a supervisor reaches the harness alone
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: partial results kept" in err
     assert not (tmp_path / "latest").exists()  # only a run with a report becomes latest
     (run_dir,) = tmp_path.glob("*/hyperfine")
     run_dir = run_dir.parent
+    sizes = [p.stat().st_size for p in sorted(run_dir.glob("metrics/*/*.jsonl"))]
+    time.sleep(2)  # hyperfine and the contender it ran were stopped with the harness
+    assert [p.stat().st_size for p in sorted(run_dir.glob("metrics/*/*.jsonl"))] == sizes
     assert read_json(run_dir / "outcome.json")["interrupted"] is True
     assert main(["report", str(run_dir), "--quiet"]) == 0
     runs = (run_dir / "tables" / "runs.csv").read_text().splitlines()
