@@ -9,6 +9,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -142,8 +143,18 @@ def _interrupted(run_dir: Path) -> int:
     return 130
 
 
+_MAIN_PID = os.getpid()
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM stops the harness like Ctrl-C: in-flight processes stopped, results kept."""
+    """SIGTERM stops the harness like Ctrl-C: in-flight processes stopped, results kept.
+
+    A forked worker (the plot stage's pool, which its parent ends with SIGTERM) just dies.
+    """
+    if os.getpid() != _MAIN_PID:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise KeyboardInterrupt
 
 
@@ -408,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness` and the `harness` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         return COMMANDS[args.command](args, argv)
     except HarnessError as exc:
@@ -418,7 +430,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"interrupted: `harness {args.command}` stopped", file=sys.stderr)
         return 130
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
