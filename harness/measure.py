@@ -181,7 +181,8 @@ def _append(run_dir: Path, entry: dict[str, Any]) -> None:
         stream.write(json.dumps(entry) + "\n")
 
 
-StopRule = Callable[[list[dict[str, Any]], int], str]  # (journal, rounds done) -> reason or ""
+# (journal, rounds done) -> (why stop: a code, "" to go on; the precision reached or None)
+StopRule = Callable[[list[dict[str, Any]], int], tuple[str, float | None]]
 
 
 def measure(
@@ -203,7 +204,7 @@ def measure(
     outcome = replace(read_outcome(run_dir), started=now_iso())
     write_outcome(run_dir, outcome)
     journal = read_journal(run_dir)
-    reason, rounds = "", 0
+    reason, rounds, reached = "", 0, None
     try:
         for w in range(1, manifest.warmup + 1):
             for job in schedule(manifest, w, warmup=True):
@@ -219,9 +220,9 @@ def measure(
             log(_round_line(rounds, entries))
             write_outcome(run_dir, replace(outcome, rounds_done=rounds))
             if stop_rule is not None:
-                reason = stop_rule(journal, rounds)
+                reason, reached = stop_rule(journal, rounds)
             elif rounds >= manifest.runs:
-                reason = f"{manifest.runs} rounds done"
+                reason = "rounds"
     except Interrupted:
         _merge(run_dir)
         write_outcome(
@@ -232,7 +233,13 @@ def measure(
     outcomes = failures(manifest, read_journal(run_dir), run_dir, log)
     write_outcome(
         run_dir,
-        replace(outcome, rounds_done=rounds, stop_reason=reason, outcomes=outcomes),
+        replace(
+            outcome,
+            rounds_done=rounds,
+            stop_reason=reason,
+            precision_reached=reached,
+            outcomes=outcomes,
+        ),
     )
     return all(o.status == "ok" for o in outcomes.values())
 
