@@ -158,3 +158,17 @@ def test_env_lists_tools_with_versions(capsys: pytest.CaptureFixture[str]) -> No
     main(["env"])
     out = capsys.readouterr().out
     assert "python" in out and "hyperfine" in out and "numpy" in out
+
+
+def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
+    tmp_path: Path, tiny_data: Path, hyperfine2: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "HARNESS_CONTENDERS_FILE" not in os.environ
+    own = ["--contenders-file", str(FAKES_FILE)]
+    argv = run_args(tmp_path, tiny_data, "python-numpy,fake-ok", "--target", "0.01", *own)
+    assert main(argv) == 0
+    latest = tmp_path / "latest"
+    assert read_json(latest / "parity.json")["status"] == "passed"
+    assert "fake-ok" in (latest / "report.html").read_text()
+    assert main(["verify", "--data-dir", str(tiny_data), "--contenders", "fake-ok", *own]) == 0
+    assert "parity passed" in capsys.readouterr().out
