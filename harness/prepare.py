@@ -12,6 +12,7 @@ import json
 import random
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,11 +158,25 @@ def reference_of(contenders: list[Contender]) -> str:
 
 
 def sgemm_floor(spec: dict, train_samples: int, test_samples: int, threads: list[int]) -> dict:
-    """The machine's sgemm rate on the network's own products, and FLOPs per epoch."""
+    """The machine's sgemm rate on the network's own products, and FLOPs per epoch.
+
+    Measured in a child process: BLAS thread pools started here would stay in the harness,
+    and a process that forks (the plot stage's workers) with live BLAS threads can hang.
+    """
     from harness import floor
 
     layers, batch = list(spec["layers"]), int(spec["batch_size"])
-    rates = floor.measure_sgemm(layers, batch, sorted(set(threads)))
+    code = (
+        "import json, sys; from harness import floor; "
+        "a = json.loads(sys.argv[1]); "
+        "print(json.dumps(floor.rates_to_json(floor.measure_sgemm(a[0], a[1], a[2]))))"
+    )
+    argv = [sys.executable, "-c", code, json.dumps([layers, batch, sorted(set(threads))])]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    if done.returncode != 0:
+        said = " ".join(done.stderr.split())[-300:]
+        raise HarnessError(f"sgemm floor: measuring NumPy's sgemm rate failed: {said}")
+    rates = floor.rates_from_json(json.loads(done.stdout))
     return {
         "train_flops_per_epoch": floor.training_flops(layers, train_samples),
         "eval_flops_per_epoch": floor.eval_flops(layers, test_samples),

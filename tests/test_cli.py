@@ -164,11 +164,16 @@ def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
     tmp_path: Path, tiny_data: Path, hyperfine2: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "HARNESS_CONTENDERS_FILE" not in os.environ
-    own = ["--contenders-file", str(FAKES_FILE)]
-    argv = run_args(tmp_path, tiny_data, "python-numpy,fake-ok", "--target", "0.01", *own)
+    mine = tmp_path / "mine.json"  # a program of one's own: here the NumPy reference again
+    entry = {"name": "my-mlp", "implementation": "mine", "algorithm": "batched",
+             "program": ["{python}", "-m", "python_impl"]}  # fmt: skip
+    mine.write_text(json.dumps({"schema_version": 1, "contenders": [entry]}))
+    own = ["--contenders-file", str(mine)]
+    argv = run_args(tmp_path, tiny_data, "python-numpy,my-mlp", "--target", "0.01", *own)
     assert main(argv) == 0
     latest = tmp_path / "latest"
     assert read_json(latest / "parity.json")["status"] == "passed"
-    assert "fake-ok" in (latest / "report.html").read_text()
-    assert main(["verify", "--data-dir", str(tiny_data), "--contenders", "fake-ok", *own]) == 0
+    assert "my-mlp" in (latest / "report.html").read_text()
+    verify = ["verify", "--data-dir", str(tiny_data), "--contenders", "python-numpy,my-mlp"]
+    assert main([*verify, *own]) == 0
     assert "parity passed" in capsys.readouterr().out
