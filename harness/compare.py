@@ -1,4 +1,20 @@
-"""Two results folders side by side: per contender, the change in median wall time (B vs A)."""
+"""`harness compare A B`: did a contender get faster or slower between two results folders?
+
+Two folders were measured at different times, so whatever slowed or sped up the whole machine
+in between (other load, thermal state, a kernel update) sits between them. Each contender is
+therefore judged by its speed relative to its reference *measured in the same folder* (its
+like-for-like reference, else the main one), where such drift cancels:
+
+    change = ratio_A / ratio_B - 1,   ratio = t_reference / t_contender (harness.stats)
+
+> 0: the contender got slower relative to its reference. Its CI is Welch's t-interval on the
+difference of the two folders' mean paired log-ratios (stats.log_difference_test); the raw
+change of the median wall time (drift included) is shown beside it. A change is called only
+when its CI excludes 0 *and* it exceeds `threshold`: what two runs of identical code differ
+by on the machine (the A/A check in the README). Folders without pairing (no seeds) fall
+back to the raw change. Exit status 1 on a regression, or when B has no usable runs for a
+contender that A has: "no runs" must not pass a CI gate.
+"""
 
 from __future__ import annotations
 
@@ -8,98 +24,158 @@ from typing import Any
 
 import numpy as np
 
-from harness.analyze import AnalysisConfig, _finite, format_p, ratio_test, read_runs, successful
+from harness import analyze, pairing, stats, wording
 from harness.errors import HarnessError
 
 
 @dataclass(frozen=True)
 class CompareConfig:
-    """When a change counts as a regression or an improvement."""
+    """When a change is called a regression or an improvement."""
 
-    alpha: float = 0.05  # Mann-Whitney U (two-sided) significance level
-    min_effect: float = 0.02  # ignore significant changes smaller than 2 % of the median
-
-
-def _wall_times(results_dir: Path) -> dict[str, np.ndarray]:
-    """Successful runs' wall seconds per contender, from tables/runs.csv."""
-    if not Path(results_dir).is_dir():
-        raise HarnessError(f"{results_dir}: not a results folder")
-    runs = read_runs(Path(results_dir))
-    ok = runs[successful(runs)]
-    names = list(dict.fromkeys(runs["contender"]))
-    return {name: _finite(ok.loc[ok["contender"] == name, "wall_seconds"]) for name in names}
+    alpha: float = 0.05  # the change's CI is a (1 - alpha) interval
+    threshold: float = 0.03  # |change| at or below this is A/A noise on the reference machine
 
 
-def compare_contender(
-    a: np.ndarray, b: np.ndarray, cfg: CompareConfig, stats_cfg: AnalysisConfig
-) -> dict[str, Any]:
-    """Change of B's median over A's, with a bootstrap CI and a Mann-Whitney p-value."""
-    # ratio_test gives median(A) / median(B); B's relative change is its inverse minus one.
-    test = ratio_test(a, b, paired=False, cfg=stats_cfg)
-    row: dict[str, Any] = {
-        "median_a": float(np.median(a)) if a.size else None,
-        "median_b": float(np.median(b)) if b.size else None,
-        "change": None,
-        "ci": None,
-        "p_value": test["p_value"],
-        "verdict": "no runs",
-    }
-    if test["ratio"] is None:
-        return row
-    row["change"] = 1 / test["ratio"] - 1
-    if test["ci_low"] and test["ci_high"]:
-        row["ci"] = (1 / test["ci_high"] - 1, 1 / test["ci_low"] - 1)
-    p = test["p_value"]
-    if p is None or p >= cfg.alpha or abs(row["change"]) < cfg.min_effect:
-        row["verdict"] = "no significant change"
+@dataclass(frozen=True)
+class Side:
+    """One folder: each contender's successful valid runs and its reference."""
+
+    ok: dict[str, Any]
+    references: dict[str, str]
+    main: str | None
+
+
+def read_side(run_dir: Path) -> Side:
+    """The runs of one results folder, grouped per contender, with their references."""
+    if not Path(run_dir).is_dir():
+        raise HarnessError(f"{run_dir}: not a results folder (no such directory)")
+    folder = analyze.read_folder(Path(run_dir), analyze.AnalysisConfig())
+    runs = folder["runs"]
+    valid = runs[(runs["status"] != "invalid") & runs["ok"]]
+    ok = {name: valid[valid["contender"] == name] for name in folder["order"]}
+    infos = {name: analyze.info(name, folder) for name in folder["order"]}
+    refs = pairing.references(infos, folder["reference"])
+    main = folder["reference"]
+    refs.update({n: main for n in folder["order"] if n not in refs and n != main and main})
+    return Side(ok, refs, main)
+
+
+def _log_ratios(side: Side, name: str) -> np.ndarray | None:
+    """Paired ln(t_reference / t_contender) of one folder; None when runs do not pair."""
+    ref = side.references.get(name)
+    if ref is None or side.ok[ref].empty:
+        return None
+    a, b, how = pairing.pair(side.ok[ref], side.ok[name], "wall_seconds")
+    if how == "independent":
+        return None
+    keep = (a > 0) & (b > 0)
+    return np.log(a[keep] / b[keep])
+
+
+def compare_contender(a: Side, b: Side, name: str, cfg: CompareConfig) -> dict[str, Any]:
+    """One contender's change from A to B: relative to its reference, and raw."""
+    scfg = stats.StatsConfig(alpha=cfg.alpha)
+    wall_a = stats.finite(a.ok[name]["wall_seconds"])
+    wall_b = stats.finite(b.ok[name]["wall_seconds"]) if name in b.ok else np.array([])
+    row: dict[str, Any] = {"contender": name, "reference": a.references.get(name)}
+    row["raw"] = (
+        float(np.median(wall_b) / np.median(wall_a) - 1) if wall_a.size and wall_b.size else None
+    )
+    if not wall_b.size:
+        return {**row, "verdict": "NO RUNS in B" if wall_a.size else "no runs", "test": None}
+    d_a, d_b = _log_ratios(a, name), _log_ratios(b, name)
+    if (
+        name == a.main
+        or d_a is None
+        or d_b is None
+        or a.references.get(name) != b.references.get(name)
+    ):
+        # No same-folder reference to cancel drift: the raw change, tested on log times.
+        test = stats.log_difference_test(np.log(wall_b), np.log(wall_a), scfg)
+        row["basis"] = "raw"
     else:
-        row["verdict"] = "REGRESSION" if row["change"] > 0 else "improvement"
-    return row
+        test = stats.log_difference_test(d_a, d_b, scfg, paired=True)
+        row["basis"] = "relative"
+        row["ratio_a"], row["ratio_b"] = float(np.exp(d_a.mean())), float(np.exp(d_b.mean()))
+    row["test"] = test
+    if name == a.main:
+        return {**row, "verdict": "reference (raw: drift included)"}
+    if test.ratio is None or test.ci_low is None:
+        return {**row, "verdict": "too few runs"}
+    change = test.ratio - 1
+    if test.ci_low > 1 and change > cfg.threshold:
+        verdict = "REGRESSION"
+    elif test.ci_high < 1 and change < -cfg.threshold:
+        verdict = "improvement"
+    elif test.ci_low > 1 or test.ci_high < 1:
+        verdict = "within A/A noise"
+    else:
+        verdict = "no significant change"
+    return {**row, "verdict": verdict}
 
 
-def _fmt(value: float | None, pattern: str) -> str:
-    """Format or n/a."""
-    return "n/a" if value is None else pattern.format(value)
+def _cells(r: dict[str, Any]) -> tuple[str, ...]:
+    """One text row of the table."""
+    t = r.get("test")
+    change = ci = p = ""
+    if t is not None and t.ratio is not None:
+        change = f"{100 * (t.ratio - 1):+.1f} %"
+        if t.ci_low is not None:
+            ci = f"{100 * (t.ci_low - 1):+.1f} .. {100 * (t.ci_high - 1):+.1f} %"
+        p = wording.p_value(t.p_value)
+    ratios = ""
+    if "ratio_a" in r:
+        ratios = f"{wording.ratio(r['ratio_a'])} -> {wording.ratio(r['ratio_b'])}"
+    raw = f"{100 * r['raw']:+.1f} %" if r.get("raw") is not None else ""
+    basis = r.get("basis", "")
+    return (
+        r["contender"],
+        r["reference"] or "",
+        ratios,
+        f"{change} {basis}".strip(),
+        ci,
+        p,
+        raw,
+        r["verdict"],
+    )
 
 
 def compare(dir_a: Path, dir_b: Path, cfg: CompareConfig | None = None) -> tuple[str, int]:
-    """Text table of B vs A per contender; exit status 1 when any significant regression."""
+    """Text table of B vs A per contender; exit status 1 on a regression or missing runs."""
     cfg = cfg or CompareConfig()
-    stats_cfg = AnalysisConfig(alpha=cfg.alpha)
-    times_a, times_b = _wall_times(Path(dir_a)), _wall_times(Path(dir_b))
-    header = ("contender", "A median s", "B median s", "change", "95 % CI", "p", "verdict")
-    rows = []
-    regressions = 0
-    for name in list(times_a) + [n for n in times_b if n not in times_a]:
-        if name not in times_a or name not in times_b:
-            where = "A" if name in times_a else "B"
-            rows.append((name, "", "", "", "", "", f"only in {where}"))
-            continue
-        r = compare_contender(times_a[name], times_b[name], cfg, stats_cfg)
-        regressions += r["verdict"] == "REGRESSION"
-        ci = "n/a" if r["ci"] is None else f"{r['ci'][0]:+.1%} .. {r['ci'][1]:+.1%}"
-        rows.append(
-            (
-                name,
-                _fmt(r["median_a"], "{:.4g}"),
-                _fmt(r["median_b"], "{:.4g}"),
-                _fmt(r["change"], "{:+.1%}"),
-                ci,
-                format_p(r["p_value"]) if r["p_value"] is not None else "n/a",
-                r["verdict"],
-            )
-        )
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    a, b = read_side(Path(dir_a)), read_side(Path(dir_b))
+    rows: list[tuple[str, ...]] = []
+    failing = 0
+    for name in a.ok:
+        r = compare_contender(a, b, name, cfg)
+        failing += r["verdict"] in ("REGRESSION", "NO RUNS in B")
+        rows.append(_cells(r))
+    rows += [(n, "", "", "", "", "", "", "only in B") for n in b.ok if n not in a.ok]
+    header = (
+        "contender",
+        "reference",
+        "speed-up A -> B",
+        "change",
+        "95 % CI",
+        "p",
+        "raw change",
+        "verdict",
+    )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
         for row in [header, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("")
-    lines.append(
-        f"A = {dir_a}, B = {dir_b}; change = median(B) / median(A) - 1; "
-        f"Mann-Whitney U, alpha {cfg.alpha}, changes under {cfg.min_effect:.0%} ignored."
-    )
-    if regressions:
-        lines.append(f"{regressions} significant regression(s).")
-    return "\n".join(lines) + "\n", 1 if regressions else 0
+    lines += [
+        "",
+        f"A = {dir_a}, B = {dir_b}. change (relative) = the contender's time relative to its "
+        "reference measured in the same folder, B vs A (ratio_A / ratio_B - 1): drift of the "
+        "whole machine cancels. raw change = median(B) / median(A) - 1, drift included.",
+        f"A change is called only when its {100 * (1 - cfg.alpha):g} % CI excludes 0 and it "
+        f"exceeds ±{100 * cfg.threshold:g} % (what identical code differs by between two runs: "
+        "the A/A check in the README).",
+    ]
+    if failing:
+        lines.append(f"{failing} regression(s) or contender(s) without runs in B.")
+    return "\n".join(lines) + "\n", 1 if failing else 0

@@ -1,12 +1,13 @@
 """Figures of a results folder (matplotlib, Agg): plots/<name>.png and .svg, plots/figures.json.
 
-figures.json lists the figures drawn, in report order, with their titles and captions: the
-report reads it instead of importing this module (matplotlib takes most of a second to load).
+figures.json lists the figures drawn, in report order: the report reads it (and takes titles
+and captions from harness.wording) instead of importing this module, because matplotlib takes
+most of a second to load. Every number drawn comes from analysis.json, except the accuracy
+curves (tables/epochs.csv). A figure without data to show is left out, never drawn empty.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import sys
@@ -23,11 +24,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from harness.analyze import read_runs, read_table, successful
-from harness.errors import HarnessError
-from harness.records import write_json
+from harness.records import read_analysis, write_json
+from harness.tables import EpochRecord, read_table
+from harness.wording import FIGURES, PART_WORDS
 
 
 @dataclass(frozen=True)
@@ -41,38 +42,6 @@ class PlotConfig:
     max_runs_drawn: int = 3  # accuracy curves drawn per contender (one per seed, run 0)
 
 
-# Figure name -> (title, caption), in report order; plot() writes only those that apply.
-FIGURES: dict[str, tuple[str, str]] = {
-    "time_distribution": (
-        "Time to target",
-        "Wall time of every timed process (hyperfine): histogram overlay and box plot.",
-    ),
-    "breakdown": (
-        "Where the time goes",
-        "Median start-up + data load, training and evaluation seconds per contender.",
-    ),
-    "accuracy": (
-        "Test accuracy",
-        "Test accuracy after each epoch, against elapsed wall time and against epoch "
-        "(one run per seed).",
-    ),
-    "seconds_per_epoch": (
-        "Seconds per epoch",
-        "Median training seconds per epoch with its bootstrap 95 % CI; unaffected by "
-        "differences in epochs to target.",
-    ),
-    "target_sweep": (
-        "Time to lower targets",
-        "Median elapsed seconds until the test accuracy first passes each target "
-        "(from the epoch log of the same runs).",
-    ),
-    "memory": ("Peak memory", "Median peak resident set size per process (hyperfine)."),
-    "thread_scaling": (
-        "Thread scaling",
-        "Median wall time against the thread count, for contenders that differ only in threads.",
-    ),
-}
-
 COLORS = plt.get_cmap("tab10").colors
 # Matplotlib 3.10 renamed boxplot's `vert=False` to `orientation="horizontal"`.
 _MPL = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
@@ -84,50 +53,72 @@ def _color(i: int) -> Any:
     return COLORS[i % len(COLORS)]
 
 
-def time_distribution(runs: pd.DataFrame, order: list[str], cfg: PlotConfig) -> Figure:
+def time_distribution(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
     """Histogram overlay (like the original comparison) next to a box plot."""
+    rows = [r for r in analysis["contenders"] if r["wall_samples"]]
+    names = [r["name"] for r in rows]
+    samples = [np.asarray(r["wall_samples"], dtype=float) for r in rows]
     fig, (hist, box) = plt.subplots(
         1, 2, figsize=(cfg.width, cfg.height), gridspec_kw={"width_ratios": [3, 2]}
     )
-    samples = [runs.loc[runs["contender"] == n, "wall_seconds"].dropna().to_numpy() for n in order]
-    every = np.concatenate([s for s in samples if s.size]) if any(s.size for s in samples) else []
-    bins = np.histogram_bin_edges(every, bins=cfg.bins) if len(every) else cfg.bins
-    for i, (name, values) in enumerate(zip(order, samples, strict=True)):
-        if values.size:
-            # One filled outline per contender (not a patch per bin): same picture, a fraction
-            # of the drawing time.
-            hist.hist(
-                values, bins=bins, histtype="stepfilled", alpha=0.5, color=_color(i), label=name
-            )
+    bins = np.histogram_bin_edges(np.concatenate(samples), bins=cfg.bins)
+    for i, (name, values) in enumerate(zip(names, samples, strict=True)):
+        # One filled outline per contender (not a patch per bin): same picture, a fraction of
+        # the drawing time.
+        hist.hist(values, bins=bins, histtype="stepfilled", alpha=0.5, color=_color(i), label=name)
     hist.set_xlabel("wall time per run (s)")
     hist.set_ylabel("runs")
     hist.yaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted, not measured
     hist.legend(fontsize="small")
-    box.boxplot([s if s.size else [np.nan] for s in samples], **HORIZONTAL)
+    box.boxplot(samples, **HORIZONTAL)
     box.invert_yaxis()
-    box.set_yticks(range(1, len(order) + 1), order, fontsize="small")
+    box.set_yticks(range(1, len(names) + 1), names, fontsize="small")
     box.set_xlabel("wall time per run (s)")
     return fig
 
 
 def breakdown(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
-    """Stacked horizontal bars: start-up + load, train, eval (median seconds)."""
-    rows = analysis["contenders"]
+    """Stacked horizontal bars: the median run's parts, which add up to its wall time."""
+    rows = [r for r in analysis["contenders"] if r["split"]]
     names = [r["name"] for r in rows]
-    parts = [
-        ("start-up + load", "startup_load_median"),
-        ("train", "train_median"),
-        ("eval", "eval_median"),
-    ]
-    fig, ax = plt.subplots(figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.5)))
+    fig, ax = plt.subplots(figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.8)))
     left = np.zeros(len(names))
-    for i, (label, key) in enumerate(parts):
-        values = np.array([r.get(key) or 0.0 for r in rows])
-        ax.barh(names, values, left=left, color=_color(i), label=label)
+    for i, (part, words) in enumerate(PART_WORDS.items()):
+        values = np.array([r["split"][part] for r in rows])
+        ax.barh(names, values, left=left, color=_color(i), label=words)
         left += values
     ax.invert_yaxis()
-    ax.set_xlabel("median seconds per run")
-    ax.legend(fontsize="small", loc="lower right")
+    ax.set_xlabel("seconds of the median run (the parts add up to its wall time)")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3)
+    return fig
+
+
+def why(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+    """Training GFLOP/s against the machine's sgemm rate, and the fraction of it."""
+    rows = [r for r in analysis["contenders"] if r["train_gflops"] is not None]
+    names = [r["name"] for r in rows]
+    rates = (analysis["floor"] or {}).get("sgemm_gflops") or {}
+    fig, (speed, share) = plt.subplots(
+        1, 2, figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.5)), sharey=True
+    )
+    colors = [_color(i) for i in range(len(names))]
+    speed.barh(names, [r["train_gflops"] for r in rows], color=colors)
+    marks = [(i, rates.get(str(r["threads"]))) for i, r in enumerate(rows)]
+    marks = [(i, float(rate)) for i, rate in marks if rate]
+    if marks:
+        speed.scatter(
+            [m[1] for m in marks], [m[0] for m in marks], marker="|", s=400, color="black",
+            label="sgemm rate at its threads",
+        )  # fmt: skip
+        speed.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.3))
+    speed.invert_yaxis()
+    speed.set_xlabel("training GFLOP/s")
+    fractions = [r["sgemm_fraction"] for r in rows]
+    if any(f is not None for f in fractions):
+        share.barh(names, [f or 0.0 for f in fractions], color=colors)
+        share.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    share.xaxis.set_major_formatter(PercentFormatter(1.0))
+    share.set_xlabel("fraction of the sgemm rate")
     return fig
 
 
@@ -192,14 +183,10 @@ def target_sweep(analysis: dict[str, Any], order: list[str], cfg: PlotConfig) ->
 
 def memory(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
     """Bars of the median peak RSS in MiB."""
-    rows = [r for r in analysis["contenders"] if r.get("max_rss_median")]
+    rows = [r for r in analysis["contenders"] if r["max_rss_mib"]]
     names = [r["name"] for r in rows]
     fig, ax = plt.subplots(figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.5)))
-    ax.barh(
-        names,
-        [r["max_rss_median"] / 2**20 for r in rows],
-        color=[_color(i) for i in range(len(names))],
-    )
+    ax.barh(names, [r["max_rss_mib"] for r in rows], color=[_color(i) for i in range(len(names))])
     ax.invert_yaxis()
     ax.set_xlabel("peak resident memory (MiB, median)")
     return fig
@@ -233,44 +220,53 @@ def _save(fig: Figure, title: str, out: Path, name: str, cfg: PlotConfig) -> Non
     plt.close(fig)
 
 
-def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
+def makers(
+    analysis: dict[str, Any], epochs: pd.DataFrame | None, cfg: PlotConfig
+) -> dict[str, Callable[[], Figure]]:
+    """The figures the folder's data supports, by name (each one has something to draw)."""
+    rows = analysis["contenders"]
+    order = [r["name"] for r in rows]
+    out: dict[str, Callable[[], Figure]] = {}
+    if any(r["wall_samples"] for r in rows):
+        out["time_distribution"] = lambda: time_distribution(analysis, cfg)
+    if any(r["split"] for r in rows):
+        out["breakdown"] = lambda: breakdown(analysis, cfg)
+    if any(r["train_gflops"] is not None for r in rows):
+        out["why"] = lambda: why(analysis, cfg)
+    if epochs is not None and epochs["test_accuracy"].notna().any():
+        out["accuracy"] = lambda: accuracy(epochs, order, analysis.get("target"), cfg)
+    if any(r["seconds_per_epoch"]["median"] is not None for r in rows):
+        out["seconds_per_epoch"] = lambda: seconds_per_epoch(analysis, cfg)
+    if any(r["median_seconds"] is not None for r in analysis["target_sweep"]["rows"]):
+        out["target_sweep"] = lambda: target_sweep(analysis, order, cfg)
+    if any(r["max_rss_mib"] for r in rows):
+        out["memory"] = lambda: memory(analysis, cfg)
+    if analysis["thread_scaling"]:
+        out["thread_scaling"] = lambda: thread_scaling(analysis, cfg)
+    return {name: out[name] for name in FIGURES if name in out}
+
+
+def plot(run_dir: Path, cfg: PlotConfig | None = None) -> None:
     """Draw every figure that the folder's data supports into plots/."""
     cfg = cfg or PlotConfig()
-    results_dir = Path(results_dir)
-    analysis_path = results_dir / "analysis.json"
-    if not analysis_path.is_file():
-        raise HarnessError(f"{analysis_path}: not found; run the analyze stage first")
-    analysis = json.loads(analysis_path.read_text(encoding="utf-8"))
-    runs = read_runs(results_dir)
-    runs["wall_seconds"] = pd.to_numeric(runs["wall_seconds"], errors="coerce")
-    epochs = read_table(results_dir / "tables" / "epochs.csv")
-    order = [c["name"] for c in analysis["contenders"]]
-    out = results_dir / "plots"
+    run_dir = Path(run_dir)
+    analysis = read_analysis(run_dir)
+    epochs = read_table(run_dir / "tables" / "epochs.csv", EpochRecord)
+    if epochs is not None:
+        for column in ("run_index", "epoch", "test_accuracy", "elapsed_seconds"):
+            epochs[column] = pd.to_numeric(epochs[column], errors="coerce")
+    out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     for stale in out.iterdir():
         if stale.is_file():
             stale.unlink()
-
-    ok = successful(runs)
-    timed = runs[ok] if ok.any() else runs
-    makers: dict[str, Callable[[], Figure]] = {
-        "time_distribution": lambda: time_distribution(timed, order, cfg)
-    }
-    if analysis["has_metrics"]:
-        makers["breakdown"] = lambda: breakdown(analysis, cfg)
-        if epochs is not None and not epochs.empty:
-            makers["accuracy"] = lambda: accuracy(epochs, order, analysis.get("target"), cfg)
-        if any(c["seconds_per_epoch"]["median"] is not None for c in analysis["contenders"]):
-            makers["seconds_per_epoch"] = lambda: seconds_per_epoch(analysis, cfg)
-        if analysis["target_sweep"]["rows"]:
-            makers["target_sweep"] = lambda: target_sweep(analysis, order, cfg)
-    if any(c.get("max_rss_median") for c in analysis["contenders"]):
-        makers["memory"] = lambda: memory(analysis, cfg)
-    if analysis["thread_scaling"]:
-        makers["thread_scaling"] = lambda: thread_scaling(analysis, cfg)
     _JOBS.clear()
-    _JOBS.update({name: (make, out, cfg) for name, make in makers.items()})
-    if "fork" in multiprocessing.get_all_start_methods() and sys.platform == "linux":
+    _JOBS.update({name: (make, out, cfg) for name, make in makers(analysis, epochs, cfg).items()})
+    if (
+        len(_JOBS) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and sys.platform == "linux"
+    ):
         # Drawing is most of this stage and every figure is independent: one forked worker per
         # core (they inherit the data and the imported matplotlib; nothing is pickled but names).
         workers = min(len(_JOBS), os.cpu_count() or 1)
@@ -279,8 +275,7 @@ def plot(results_dir: Path, cfg: PlotConfig | None = None) -> None:
     else:
         for name in _JOBS:
             _draw(name)
-    figures = [{"name": n, "title": FIGURES[n][0], "caption": FIGURES[n][1]} for n in FIGURES]
-    write_json(out / "figures.json", {"figures": [f for f in figures if f["name"] in _JOBS]})
+    write_json(out / "figures.json", {"figures": [{"name": name} for name in _JOBS]})
 
 
 # name -> (figure maker, plots folder, settings) of the plot() call in progress.

@@ -1,4 +1,9 @@
-"""The self-contained HTML report (report.html) and summary.md of a results folder."""
+"""The report stage: analysis.json + plots/ -> the self-contained report.html and summary.md.
+
+It imports jinja2, the standard library, harness.records and harness.wording only (no numpy,
+pandas or matplotlib), so re-rendering an unchanged folder stays fast. Every sentence and
+number format comes from harness.wording.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,8 @@ from typing import Any
 
 import jinja2
 
-from harness import __version__
-from harness.errors import HarnessError
-from harness.records import read_optional_json
+from harness import __version__, wording
+from harness.records import read_analysis, read_manifest, read_optional_json
 
 # env.json keys go to the first group whose word occurs in the key; the rest under "other".
 ENV_GROUPS: list[tuple[str, tuple[str, ...]]] = [
@@ -27,10 +31,12 @@ ENV_GROUPS: list[tuple[str, tuple[str, ...]]] = [
 
 RAW_PATTERNS = (
     "run.json",
+    "outcome.json",
     "spec.json",
     "env.json",
     "parity.json",
     "hyperfine.json",
+    "hyperfine/*.json",
     "hyperfine-json/*.json",
     "analysis.json",
     "summary.md",
@@ -39,61 +45,36 @@ RAW_PATTERNS = (
     "stderr/**/*.txt",
     "plots/*.svg",
 )
+WHY_FIGURES = ("breakdown", "why")  # shown in the "why" section, the others under Plots
 
 
-def _num(value: Any, digits: int = 4) -> str:
-    """A number with `digits` significant digits (large ones whole, with commas); n/a if missing."""
-    if value is None or (isinstance(value, float) and value != value):
-        return "n/a"
-    number = float(value)
-    if abs(number) >= 10 ** (digits - 1):
-        return f"{number:,.0f}"
-    return f"{number:.{digits}g}"
-
-
-def _pct(value: Any) -> str:
-    """A fraction as a percentage."""
-    return "n/a" if value is None else f"{100 * float(value):.0f} %"
-
-
-def _sci(value: Any) -> str:
-    """A small difference in scientific notation."""
-    return "n/a" if value is None else f"{float(value):.2e}"
-
-
-def _cell(value: Any) -> str:
-    """A table cell: booleans as yes/NO, floats compactly, None empty."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-def _p(value: Any) -> str:
-    """A p-value: `< 0.001` or three decimals."""
-    if value is None:
-        return "n/a"
-    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
-
-
-def _md(value: Any) -> str:
-    """Escape a Markdown table cell."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates cached by jinja2 in a private temporary folder (compiling the report
+    template costs most of a render); None where jinja2 cannot make that folder."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
 
 
 def environment() -> jinja2.Environment:
     """Jinja2 over harness/templates, autoescaping the HTML templates."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("harness", "templates"),
+        bytecode_cache=_bytecode_cache(),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2", "html")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=_num, pct=_pct, sci=_sci, cell=_cell, md=_md, p=_p)
+    env.filters.update(
+        num=wording.num,
+        pct=wording.pct,
+        sci=wording.sci,
+        cell=wording.cell,
+        p=wording.p_value,
+        ratio=wording.ratio,
+    )
     return env
 
 
@@ -103,22 +84,24 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return width, height
 
 
-def figures(results_dir: Path) -> list[dict[str, Any]]:
+def figures(run_dir: Path) -> list[dict[str, Any]]:
     """The figures listed in plots/figures.json whose PNG exists, as data: URIs."""
-    manifest = read_optional_json(results_dir / "plots" / "figures.json") or {}
+    manifest = read_optional_json(run_dir / "plots" / "figures.json") or {}
     out = []
     for figure in manifest.get("figures") or []:
-        png = results_dir / "plots" / f"{figure['name']}.png"
-        if not png.is_file():
+        name = str(figure.get("name"))
+        png = run_dir / "plots" / f"{name}.png"
+        if name not in wording.FIGURES or not png.is_file():
             continue
         data = png.read_bytes()
         width, height = _png_size(data)
         svg = png.with_suffix(".svg")
+        title, caption = wording.FIGURES[name]
         out.append(
             {
-                "name": figure["name"],
-                "title": figure["title"],
-                "caption": figure["caption"],
+                "name": name,
+                "title": title,
+                "caption": caption,
                 "data_uri": "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
                 "width": width,
                 "height": height,
@@ -153,95 +136,6 @@ def env_groups(env: dict[str, Any] | None) -> list[tuple[str, list[tuple[str, st
     return [(g, groups[g]) for g in order if groups[g]]
 
 
-def _commands(results_dir: Path, run: dict[str, Any]) -> list[tuple[str, str]]:
-    """Each contender's command line: run.json argv, else contenders.csv command."""
-    out = []
-    for c in run.get("contenders") or []:
-        argv = c.get("argv")
-        if isinstance(argv, list):
-            out.append((str(c.get("name")), shlex.join(str(a) for a in argv)))
-        elif argv:
-            out.append((str(c.get("name")), str(argv)))
-    if out:
-        return out
-    table = results_dir / "tables" / "contenders.csv"
-    if table.is_file():
-        with table.open(encoding="utf-8", newline="") as stream:
-            out = [(r["contender"], r["command"]) for r in csv.DictReader(stream) if "command" in r]
-    return out
-
-
-def raw_files(results_dir: Path) -> list[str]:
-    """Relative links to the stored raw data that exists."""
-    seen: list[str] = []
-    for pattern in RAW_PATTERNS:
-        for path in sorted(results_dir.glob(pattern)):
-            rel = path.relative_to(results_dir).as_posix()
-            if path.is_file() and rel not in seen:
-                seen.append(rel)
-    return seen
-
-
-def context(results_dir: Path) -> dict[str, Any]:
-    """Everything the templates show."""
-    a = json.loads((results_dir / "analysis.json").read_text(encoding="utf-8"))
-    run = read_optional_json(results_dir / "run.json") or {}
-    comparisons = {c["contender"]: c for c in a["comparisons"]}
-    rows = []
-    for s in a["contenders"]:
-        row = dict(s)
-        row["cmp"] = comparisons.get(s["name"])
-        row["max_rss_mib"] = s["max_rss_median"] / 2**20 if s.get("max_rss_median") else None
-        rows.append(row)
-    seeds = sorted({p["seed"] for c in a["comparisons"] for p in c["per_seed"]}, key=_seed_sort)
-    per_seed = [
-        {"contender": c["contender"], "ratios": {p["seed"]: p["ratio"] for p in c["per_seed"]}}
-        for c in a["comparisons"]
-        if c["per_seed"]
-    ]
-    names = [s["name"] for s in a["contenders"]]
-    sweep_rows = a["target_sweep"]["rows"]
-    sweep = [
-        (
-            name,
-            [
-                next((r for r in sweep_rows if r["contender"] == name and r["target"] == t), None)
-                for t in a["target_sweep"]["targets"]
-            ],
-        )
-        for name in names
-        if any(r["contender"] == name for r in sweep_rows)
-    ]
-    dataset = a.get("dataset") or run.get("dataset")
-    if isinstance(dataset, dict):
-        dataset = dataset.get("name")
-    title = "MLP training benchmark" + (f": {dataset}" if dataset else "")
-    if a.get("target") is not None:
-        title += f", time to {100 * float(a['target']):g} % test accuracy"
-    return {
-        "title": title,
-        "a": a,
-        "rows": rows,
-        "names": names,
-        "failed": [r for r in rows if r["status"] != "ok"],
-        "any_paired": any(c.get("paired") for c in a["comparisons"]),
-        "seeds": seeds,
-        "per_seed": per_seed,
-        "sweep": sweep,
-        "figures": figures(results_dir),
-        "evaluator_disagreements": sum(
-            1 for r in a["fairness"]["evaluator"] if r.get("agrees") is False
-        ),
-        "env_groups": env_groups(read_optional_json(results_dir / "env.json")),
-        "command": _command_text(run.get("command") or run.get("command_line")),
-        "hyperfine_argv": _command_text(run.get("hyperfine_argv")),
-        "parity_rows": parity_rows(a["fairness"].get("parity")),
-        "commands": _commands(results_dir, run),
-        "raw_files": raw_files(results_dir),
-        "version": __version__,
-    }
-
-
 def _command_text(command: Any) -> str | None:
     """An argv list shell-quoted, or a command string as it is."""
     if isinstance(command, list):
@@ -249,99 +143,155 @@ def _command_text(command: Any) -> str | None:
     return str(command) if command else None
 
 
-def parity_rows(parity: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """parity.json pairs as flat rows (a, b, tensor, max_abs, max_rel, ok).
+def _manifest_facts(run_dir: Path) -> tuple[str | None, list[tuple[str, str]]]:
+    """The harness command line and each contender's command (run.json, else contenders.csv)."""
+    commands: list[tuple[str, str]] = []
+    command = None
+    if (run_dir / "run.json").is_file():
+        manifest = read_manifest(run_dir)
+        command = _command_text(manifest.command_line)
+        commands = [(c.name, _command_text(c.argv) or "") for c in manifest.contenders]
+    table = run_dir / "tables" / "contenders.csv"
+    if not commands and table.is_file():
+        with table.open(encoding="utf-8", newline="") as stream:
+            rows = csv.DictReader(stream)
+            commands = [(r["contender"], r.get("command") or "") for r in rows]
+    return command, commands
 
-    Accepts flat pairs and pairs holding a `tensors` list ({tensor, max_abs, max_rel, passed}).
-    """
+
+def raw_files(run_dir: Path) -> list[str]:
+    """Relative links to the stored raw data that exists."""
+    seen: list[str] = []
+    for pattern in RAW_PATTERNS:
+        for path in sorted(run_dir.glob(pattern)):
+            rel = path.relative_to(run_dir).as_posix()
+            if path.is_file() and rel not in seen:
+                seen.append(rel)
+    return seen
+
+
+def context(run_dir: Path) -> dict[str, Any]:
+    """Everything the templates show: analysis.json's numbers and their words."""
+    a = read_analysis(run_dir)
+    comparisons = {c["contender"]: c for c in a["comparisons"]}
     rows = []
-    for pair in (parity or {}).get("pairs") or []:
-        tensors = pair.get("tensors")
-        for t in tensors if isinstance(tensors, list) else [pair]:
-            ok = t.get("ok", t.get("passed"))
-            rows.append(
-                {
-                    "a": pair.get("a"),
-                    "b": pair.get("b"),
-                    "tensor": t.get("tensor"),
-                    "max_abs": t.get("max_abs"),
-                    "max_rel": t.get("max_rel"),
-                    "ok": bool(ok),
-                    "note": t.get("note", ""),
-                }
-            )
-    return rows
+    for s in a["contenders"]:
+        row = dict(s, label=wording.label(s["name"], s.get("threads")))
+        row["cmp"] = comparisons.get(s["name"])
+        row["is_reference"] = row["cmp"] is None and (
+            s["name"] == a["reference"]
+            or any(c["reference"] == s["name"] for c in a["comparisons"])
+        )
+        row["warning_text"] = [wording.warning(w) for w in s["warnings"]]
+        rows.append(row)
+    seeds = sorted(
+        {p["seed"] for c in a["comparisons"] for p in c["per_seed"]},
+        key=lambda s: (0, int(s)) if s.isdigit() else (1, s),
+    )
+    sweep_rows = a["target_sweep"]["rows"]
+    sweep = [
+        (r["name"], [_sweep_cell(sweep_rows, r["name"], t) for t in a["target_sweep"]["targets"]])
+        for r in rows
+        if any(x["contender"] == r["name"] for x in sweep_rows)
+    ]
+    title = "MLP training benchmark" + (f": {a['dataset']}" if a.get("dataset") else "")
+    if a.get("target") is not None:
+        title += f", time to {100 * float(a['target']):g} % test accuracy"
+    headline_cmp = comparisons.get(a["headline"]) if a["headline"] else None
+    command, commands = _manifest_facts(run_dir)
+    all_figures = figures(run_dir)
+    return {
+        "title": title,
+        "a": a,
+        "w": wording,
+        "headline": wording.headline(a),
+        "why": wording.why(headline_cmp, a) if headline_cmp else None,
+        "sentences": [wording.comparison(c, a) for c in a["comparisons"]],
+        "cross": [dict(c, sentence=wording.comparison(c, a)) for c in a["cross_thread"]],
+        "method": wording.method(a),
+        "precision": wording.precision(a),
+        "noise_lines": wording.noise(a),
+        "labels": wording.labels(a),
+        "rows": rows,
+        "names": [r["name"] for r in rows],
+        "failed": [r for r in rows if r["status"] not in ("ok", "invalid")],
+        "invalid": [(r["name"], i) for r in rows for i in r["invalid"]],
+        "seeds": seeds,
+        "per_seed": [c for c in a["comparisons"] if c["per_seed"]],
+        "sweep": sweep,
+        "why_figures": [f for f in all_figures if f["name"] in WHY_FIGURES],
+        "figures": [f for f in all_figures if f["name"] not in WHY_FIGURES],
+        "mismatch": {
+            s["seed"]: wording.mismatch(s["cause"]) for s in a["fairness"]["seeds"] if s["mismatch"]
+        },
+        "evaluator_disagreements": sum(
+            1 for r in a["fairness"]["evaluator"] if r.get("agrees") is False
+        ),
+        "env_groups": env_groups(read_optional_json(run_dir / "env.json")),
+        "command": command,
+        "commands": commands,
+        "raw_files": raw_files(run_dir),
+        "version": __version__,
+    }
 
 
-def _seed_sort(seed: str) -> tuple[int, Any]:
-    """Numeric seeds in numeric order."""
-    return (0, int(seed)) if seed.isdigit() else (1, seed)
+def _sweep_cell(rows: list[dict[str, Any]], name: str, target: float) -> dict[str, Any] | None:
+    return next((r for r in rows if r["contender"] == name and r["target"] == target), None)
 
 
 def summary_markdown(ctx: dict[str, Any]) -> str:
-    """summary.md: the headline and the summary table, for terminals and pull requests."""
-    a = ctx["a"]
-    metrics = a["has_metrics"]
-    head = [
-        "contender",
-        "status",
-        "runs",
-        "success",
-        "median s (95 % CI)",
-        "mean s ± sd",
-        f"speed-up vs {a['reference']} (95 % CI)",
-        "p",
-    ]
-    if metrics:
-        head += ["epochs", "s/epoch"]
-    lines = [f"# {ctx['title']}", "", f"**{a['headline']}**", ""]
-    if len(a["comparisons"]) > 1:
-        lines += [f"- {c['sentence']}" for c in a["comparisons"]] + [""]
-    lines += ["| " + " | ".join(_md(h) for h in head) + " |"]
-    lines += ["|" + "---|" * 2 + "---:|" * (len(head) - 2)]
+    """summary.md: the headline, the like-for-like table, cross-thread ratios, for terminals."""
+    a, md, num = ctx["a"], wording.md, wording.num
+    lines = [f"# {md(ctx['title'])}", "", f"**{md(ctx['headline'])}**", ""]
+    if ctx["why"]:
+        lines += [md(ctx["why"]), ""]
+    if len(ctx["sentences"]) > 1:
+        lines += [f"- {md(s)}" for s in ctx["sentences"]] + [""]
+    for extra in [ctx["precision"], *ctx["noise_lines"]]:
+        if extra:
+            lines += [md(extra), ""]
+    head = ["contender", "threads", "status", "runs", "success", "median s (95 % CI)"]
+    head += ["speed-up vs same-thread reference (95 % CI)", "verdict", "p"]
+    if a["has_metrics"]:
+        head += ["epochs", "s/epoch", "GFLOP/s", "of sgemm"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in ctx["rows"]:
         wall, cmp = r["wall"], r["cmp"]
-        if r["name"] == a["reference"]:
-            speed, p = "reference", ""
-        elif cmp and cmp.get("ratio") is not None:
-            speed = f"{_num(cmp['ratio'], 3)}x ({_num(cmp['ci_low'], 3)}-{_num(cmp['ci_high'], 3)})"
-            p = _p(cmp.get("p_value"))
-        else:
-            speed, p = "n/a", ""
-        cells = [
-            _md(r["name"]),
-            r["status"],
-            str(r["runs"]),
-            _pct(r["success_rate"]),
-            f"{_num(wall['median'])} ({_num(wall['ci_low'])}-{_num(wall['ci_high'])})",
-            f"{_num(wall['mean'])} ± {_num(wall['stddev'])}",
-            speed,
-            p,
-        ]
-        if metrics:
-            cells += [_num(r["epochs_median"]), _num(r["seconds_per_epoch"]["median"])]
+        speed, verdict, p = (wording.NO_PEER if not cmp else "n/a"), "", ""
+        if r["is_reference"]:
+            speed = "reference"
+        elif cmp and cmp["ratio"] is not None:
+            ratio = wording.ratio
+            ci = f" ({ratio(cmp['ci_low'])}-{ratio(cmp['ci_high'])})" if cmp["ci_low"] else ""
+            speed = f"{ratio(cmp['ratio'])}x vs {md(cmp['reference'])}{ci}"
+            verdict, p = cmp["verdict"], wording.p_value(cmp["p_value"])
+        cells = [md(r["name"]), num(r.get("threads")), md(r["status"]), str(r["runs"])]
+        cells += [wording.pct(r["success_rate"])]
+        cells += [f"{num(wall['median'])} ({num(wall['ci_low'])}-{num(wall['ci_high'])})"]
+        cells += [speed, verdict, p]
+        if a["has_metrics"]:
+            cells += [num(r["epochs_median"]), num(r["seconds_per_epoch"]["median"])]
+            cells += [num(r["train_gflops"], 3), wording.pct(r["sgemm_fraction"])]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        f"Claims need a significant rank test (alpha = {a['config']['alpha']}); speed-up = "
-        f"median time of {a['reference']} / median time of the contender.",
-        "",
-    ]
+    if ctx["cross"]:
+        lines += ["", "Cross-thread ratios (unequal resources, not like for like):", ""]
+        lines += [f"- {md(c['sentence'])}" for c in ctx["cross"]]
+    if ctx["invalid"]:
+        lines += ["", "Invalid runs (left out of the statistics):", ""]
+        lines += [
+            f"- {md(name)}, seed {md(i['seed'])}, run {num(i['run_index'])}: {md(i['problem'])}"
+            for name, i in ctx["invalid"]
+        ]
+    lines += ["", md(ctx["method"]), ""]
     return "\n".join(lines)
 
 
-def render(results_dir: Path) -> Path:
+def render(run_dir: Path) -> Path:
     """Write report.html and summary.md from analysis.json, plots/ and the raw files."""
-    results_dir = Path(results_dir)
-    if not (results_dir / "analysis.json").is_file():
-        raise HarnessError(
-            f"{results_dir / 'analysis.json'}: not found; `python -m harness report "
-            f"{results_dir}` runs the stages before the report"
-        )
-    env = environment()
-    ctx = context(results_dir)
-    (results_dir / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
-    ctx["raw_files"] = raw_files(results_dir)
-    out = results_dir / "report.html"
-    out.write_text(env.get_template("report.html.j2").render(ctx), encoding="utf-8")
+    run_dir = Path(run_dir)
+    ctx = context(run_dir)
+    (run_dir / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
+    ctx["raw_files"] = raw_files(run_dir)
+    out = run_dir / "report.html"
+    out.write_text(environment().get_template("report.html.j2").render(ctx), encoding="utf-8")
     return out

@@ -112,6 +112,7 @@ class SummaryRow:
     stddev_seconds: float | None
     min_seconds: float | None
     max_seconds: float | None
+    reference: str | None  # the same-thread reference the speed-up is measured against
     speedup_vs_reference: float | None
     speedup_ci_low: float | None
     speedup_ci_high: float | None
@@ -120,7 +121,8 @@ class SummaryRow:
     epochs_median: float | None
     seconds_per_epoch_median: float | None
     samples_per_second_median: float | None
-    startup_load_seconds: float | None
+    startup_load_seconds: float | None  # outside main (start-up, save, exit) + data load
+    setup_seconds: float | None  # inside main, outside load/train/eval
     train_seconds: float | None
     eval_seconds: float | None
     max_rss_mib: float | None

@@ -1,8 +1,10 @@
-"""Two results folders side by side."""
+"""Two results folders side by side: each contender's speed relative to its own reference."""
 
 from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
 
+from harness.__main__ import main
 from harness.compare import compare
+from harness.tables import RunRecord, write_rows
 
 
 def _slower_rust(factor):
@@ -14,23 +16,58 @@ def _slower_rust(factor):
     )
 
 
+def _line(text, name):
+    return next(line for line in text.splitlines() if line.startswith(f"{name} "))
+
+
 def test_a_significant_slowdown_is_a_regression_with_exit_status_1(tmp_path):
     a = write_results(tmp_path / "a")
-    b = write_results(tmp_path / "b", FakeRun(contenders=_slower_rust(1.3)))
+    b = write_results(tmp_path / "b", FakeRun(contenders=_slower_rust(1.3), random_seed=8))
     text, status = compare(a, b)
     assert status == 1
-    rust = next(line for line in text.splitlines() if line.startswith("rust "))
-    assert "REGRESSION" in rust and "+" in rust
-    numpy = next(line for line in text.splitlines() if line.startswith("python-numpy"))
-    assert "no significant change" in numpy
+    rust = _line(text, "rust")
+    assert "REGRESSION" in rust and "relative" in rust and "2.67 -> 2." in rust
+    assert "reference (raw: drift included)" in _line(text, "python-numpy")
 
 
 def test_a_speedup_is_an_improvement_and_exits_0(tmp_path):
     a = write_results(tmp_path / "a", FakeRun(contenders=_slower_rust(1.3)))
-    b = write_results(tmp_path / "b")
+    b = write_results(tmp_path / "b", FakeRun(random_seed=8))
     text, status = compare(a, b)
     assert status == 0
-    assert "improvement" in text
+    assert "improvement" in _line(text, "rust")
+
+
+def test_machine_drift_cancels_in_the_relative_change_but_shows_in_the_raw_one(tmp_path):
+    a = write_results(tmp_path / "a")
+    slow_machine = FakeRun(round_factors={1: 1.2, 2: 1.2, 3: 1.2}, random_seed=9)
+    b = write_results(tmp_path / "b", slow_machine)
+    text, status = compare(a, b)
+    assert status == 0
+    rust = _line(text, "rust")
+    assert "no significant change" in rust or "within A/A noise" in rust
+    assert "+20." in rust or "+19." in rust  # the raw change, drift included
+
+
+def test_identical_code_measured_twice_is_no_change(tmp_path):
+    a = write_results(tmp_path / "a", FakeRun(random_seed=1))
+    b = write_results(tmp_path / "b", FakeRun(random_seed=2))
+    text, status = compare(a, b)
+    assert status == 0
+    assert "REGRESSION" not in text and "improvement" not in text
+
+
+def test_no_usable_runs_in_b_fails_the_gate(tmp_path):
+    a = write_results(tmp_path / "a")
+    broken = (DEFAULT_CONTENDERS[0], FakeContender("rust", "rust", fail=True))
+    b = write_results(tmp_path / "b", FakeRun(contenders=broken))
+    text, status = compare(a, b)
+    assert status == 1 and "NO RUNS in B" in _line(text, "rust")
+    empty = write_results(tmp_path / "empty")
+    write_rows(empty / "tables" / "runs.csv", RunRecord, [])
+    text, status = compare(a, empty)
+    assert status == 1 and "NO RUNS in B" in _line(text, "python-numpy")
+    assert "NO RUNS in B" in _line(text, "rust")
 
 
 def test_contenders_in_one_folder_only_are_listed(tmp_path):
@@ -38,5 +75,15 @@ def test_contenders_in_one_folder_only_are_listed(tmp_path):
     extra = (*DEFAULT_CONTENDERS, FakeContender("rust-2t", "rust", threads=2))
     b = write_results(tmp_path / "b", FakeRun(contenders=extra))
     text, status = compare(a, b)
-    assert "only in B" in next(line for line in text.splitlines() if "rust-2t" in line)
+    assert "only in B" in _line(text, "rust-2t")
     assert status == 0
+    text, status = compare(b, a)
+    assert status == 1 and "NO RUNS in B" in _line(text, "rust-2t")
+
+
+def test_a_missing_folder_is_a_one_line_error_with_exit_status_2(tmp_path, capsys):
+    a = write_results(tmp_path / "a")
+    assert main(["compare", str(a), str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "nope: not a results folder" in err
+    assert len(err.strip().splitlines()) == 1

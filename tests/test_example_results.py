@@ -11,14 +11,17 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 import shutil
 import statistics
 from pathlib import Path
 
 import pytest
+from data.results_factory import assert_verdicts_agree_with_cis
 
 from harness.__main__ import main
+from harness.tables import SummaryRow, read_table
 
 EXAMPLE = Path(__file__).parent / "data" / "example-run"
 MINI = Path(__file__).resolve().parent.parent / "harness" / "data" / "mnist-mini"
@@ -57,20 +60,49 @@ def test_the_summary_medians_are_hyperfines_medians(rebuilt: Path) -> None:
         assert by_name[name]["wall"]["min"] == pytest.approx(min(walls))
 
 
-def test_the_headline_ratio_is_the_ratio_of_medians_and_names_its_test(rebuilt: Path) -> None:
-    """Speed-up = median(python-numpy) / median(contender), to 2 decimals, threads named."""
-    walls = wall_times()
-    reference = statistics.median(walls["python-numpy"])
+def paired_walls() -> dict[tuple[str, str, int], float]:
+    """(contender, seed, run index) -> wall time, from hyperfine's export."""
+    export = json.loads((EXAMPLE / "hyperfine.json").read_text())
+    out = {}
+    for result in export["results"]:
+        seed = result["parameters"]["seed"]["value"]
+        for k, m in enumerate(result["measurements"]):
+            out[(result["name"], seed, k)] = m["time_wall_clock"]["value"]
+    return out
+
+
+def test_the_ratios_are_geometric_means_of_paired_runs_and_thread_counts_stay_apart(
+    rebuilt: Path,
+) -> None:
+    """Speed-up = exp(mean ln(t_numpy / t_contender)) over runs paired by seed and run index,
+    to 2 decimals, threads named; rust-parallel (2 threads) has no 2-thread python-numpy, so
+    its ratio is in the cross-thread list only, never in the headline."""
+    walls = paired_walls()
     summary = (rebuilt / "summary.md").read_text()
     run = json.loads((EXAMPLE / "run.json").read_text())
     threads = {c["name"]: c["threads"] for c in run["contenders"]}
     assert threads == {"python-numpy": 1, "rust": 1, "rust-parallel": 2}
-    for name, label in (
-        ("rust", "rust (1 thread)"),
-        ("rust-parallel", "rust-parallel (2 threads)"),
+    head, cross = summary.split("Cross-thread ratios")
+    for name, label, part in (
+        ("rust", "rust (1 thread)", head.split("| contender")[0]),
+        ("rust-parallel", "rust-parallel (2 threads)", cross),
     ):
-        ratio = reference / statistics.median(walls[name])
-        assert f"{label} is {ratio:.2f}x faster than python-numpy (1 thread)" in summary
+        logs = [
+            math.log(walls[("python-numpy", seed, k)] / walls[(name, seed, k)])
+            for (who, seed, k) in walls
+            if who == name
+        ]
+        assert len(logs) == 9
+        ratio = math.exp(statistics.fmean(logs))
+        assert f"{label} is {ratio:.2f}x faster than python-numpy (1 thread)" in part
+    assert "2 threads" not in head.split("| contender")[0]
+
+
+def test_every_summary_row_of_the_example_has_the_verdict_its_ci_gives(rebuilt: Path) -> None:
+    summary = read_table(rebuilt / "tables" / "summary.csv", SummaryRow).set_index("contender")
+    assert assert_verdicts_agree_with_cis(summary) == 1  # rust; rust-parallel has no peer
+    assert summary.loc["rust", "verdict"] == "faster"
+    assert summary.loc["rust", "reference"] == "python-numpy"
 
 
 def test_every_run_is_paired_and_each_seed_needs_the_same_epochs_in_every_contender(

@@ -10,7 +10,9 @@ from data.results_factory import (
 )
 
 from harness.analyze import analyze
-from harness.plot import FIGURES, plot
+from harness.plot import plot
+from harness.tables import RunRecord, write_rows
+from harness.wording import FIGURES
 
 
 def _names(folder):
@@ -18,6 +20,7 @@ def _names(folder):
 
 
 def test_a_full_run_gets_every_figure_but_thread_scaling_in_png_and_svg(tmp_path):
+    """Including the why figure (GFLOP/s, sgemm fraction) and the five-part breakdown."""
     folder = write_results(tmp_path / "run")
     analyze(folder)
     plot(folder)
@@ -42,3 +45,21 @@ def test_hyperfine_only_input_draws_only_what_hyperfine_measured(tmp_path):
     export = Path(__file__).parent / "data" / "hyperfine-v2" / "two-commands.json"
     report_from_exports([export], tmp_path / "out")
     assert _names(tmp_path / "out") == ["memory", "time_distribution"]
+
+
+def test_a_folder_without_floor_data_has_no_why_figure(tmp_path):
+    folder = write_results(tmp_path / "run", FakeRun(floor=False))
+    analyze(folder)
+    plot(folder)
+    assert "why" not in _names(folder) and "breakdown" in _names(folder)
+
+
+def test_a_folder_without_timed_runs_plots_without_warnings(tmp_path, capfd):
+    folder = write_results(tmp_path / "run")
+    write_rows(folder / "tables" / "runs.csv", RunRecord, [])
+    (folder / "tables" / "epochs.csv").write_text("contender\n")
+    analyze(folder)
+    plot(folder)
+    err = capfd.readouterr().err
+    assert "Warning" not in err, err
+    assert _names(folder) == []

@@ -45,10 +45,10 @@ def test_original_comparison_table_shows_hyperfine_means_and_medians(original):
 
 
 def test_original_comparison_headline_and_missing_metrics_note(original):
-    assert "parallel is 21.20x faster than py_results" in original
-    assert "rust_results is 1.80x faster than py_results" in original
+    assert re.search(r"parallel is 2\d\.\d\dx faster than py_results \(95 % CI", original)
+    assert re.search(r"rust_results is 1\.\d\dx faster than py_results", original)
     assert "Hyperfine-only input: no metrics stream" in original
-    assert "Mann-Whitney U" in original
+    assert "independent samples (Welch&#39;s t on log times)" in original
 
 
 @pytest.mark.parametrize("name", ["two-commands", "parameter-list", "ignore-failure"])
@@ -73,7 +73,18 @@ def full(tmp_path_factory):
     fake = FakeRun(
         contenders=(*DEFAULT_CONTENDERS, broken),
         command='python -m harness run --note "<script>alert(1)</script>"',
+        dataset="<script>alert(2)</script>",
         evaluator_disagrees="rust",
+        invalid={"rust-2-1": "metrics/rust/seed-2.jsonl:9: end event: status: expected one of"},
+        outcome={
+            "noise": {
+                "other_share": 0.31,
+                "load_before": [1.5, 1.0, 0.5],
+                "busiest": [{"pid": 9, "name": "<i>cargo</i>", "cpu_seconds": 40.0, "share": 0.3}],
+            },
+            "stop_reason": "time",
+            "rounds_done": 3,
+        },
     )
     folder = write_results(tmp_path_factory.mktemp("full") / "run", fake)
     return folder, report_from_tables(folder).read_text()
@@ -90,10 +101,61 @@ def test_report_headline_mentions_ratio_ci_p_and_seconds_per_epoch(full):
     assert "seconds per epoch" in headline
 
 
+def test_cross_thread_ratios_sit_in_their_own_labelled_table(tmp_path):
+    contenders = (*DEFAULT_CONTENDERS, FakeContender("rust@2", "rust", threads=2, train=0.02))
+    folder = write_results(tmp_path / "run", FakeRun(contenders=contenders))
+    page = report_from_tables(folder).read_text()
+    headline = page.split('class="headline">')[1].split('id="summary"')[0]
+    assert "2 threads" not in headline
+    cross = page.split('id="cross-thread"')[1].split("</table>")[0]
+    assert "Cross-thread ratios (unequal resources)" in cross
+    assert "rust@2" in cross and "python-numpy" in cross
+    md = (folder / "summary.md").read_text()
+    assert "Cross-thread ratios" in md.split("| contender")[1]
+
+
 def test_everything_placed_in_html_is_escaped(full):
     _, page = full
-    assert "<script>" not in page
+    assert "<script>" not in page and "<i>cargo" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+
+
+def test_summary_md_escapes_user_provided_strings(full):
+    folder, _ = full
+    text = (folder / "summary.md").read_text()
+    assert "<script" not in text and "</script" not in text and "<i>" not in text
+    assert "&lt;script>alert(2)&lt;/script>" in text
+
+
+def test_an_invalid_run_is_shown_with_its_problem_and_left_out(full):
+    folder, page = full
+    invalid = page.split('id="invalid"')[1].split("</table>")[0]
+    assert "metrics/rust/seed-2.jsonl:9: end event" in invalid
+    assert "9 (1 invalid)" in _table_row(page, "rust")
+    assert "metrics/rust/seed-2.jsonl:9" in (folder / "summary.md").read_text()
+
+
+def test_noise_and_precision_are_reported(full):
+    _, page = full
+    assert "Other processes used 31 % of a core while measuring" in page
+    noise = page.split('id="noise"')[1].split("</table>")[0]
+    assert "1.50, 1.00, 0.50" in noise and "31.0 %" in noise
+    assert "&lt;i&gt;cargo&lt;/i&gt;" in page.split('id="busiest-table"')[1]
+    assert "Time budget spent after 3 rounds; precision reached ±" in page
+
+
+def test_the_why_section_has_gflops_sgemm_fraction_the_split_and_its_figures(full):
+    folder, page = full
+    why = page.split('id="why"')[1].split('id="invalid"')[0]
+    a = json.loads((folder / "analysis.json").read_text())
+    rust = next(c for c in a["contenders"] if c["name"] == "rust")
+    row = re.sub(r"<[^>]+>", " ", why.split('class="text">rust<')[1].split("</tr>")[0]).split()
+    assert f"{rust['train_gflops']:.3g}" in row
+    assert f"{100 * rust['sgemm_fraction']:.0f}" in row
+    assert f"{rust['split']['total']:.4g}" in row
+    assert 'id="fig-breakdown"' in why and 'id="fig-why"' in why
+    assert "Where the difference comes from" in page.split('id="why-sentence"')[1]
 
 
 def test_report_is_self_contained(full):
@@ -139,6 +201,7 @@ def test_summary_md_has_headline_and_a_row_per_contender(full):
     assert text.splitlines()[2].startswith("**rust (1 thread) is ")
     rows = [line for line in text.splitlines() if line.startswith("| rust")]
     assert len(rows) == 2 and "| failed |" in rows[1]
+    assert "| faster |" in rows[0]
 
 
 def test_parity_skipped_and_nested_parity_pairs_are_both_shown(tmp_path):

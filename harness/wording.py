@@ -1,0 +1,318 @@
+"""Every sentence and number format of the report stage (report.html, summary.md).
+
+analysis.json holds numbers, names and codes; this module turns them into words. It imports
+the standard library only, so rendering a report never loads numpy, pandas or matplotlib.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+NO_PEER = "no same-thread reference: see the cross-thread ratios"
+PART_WORDS = {
+    "outside": "outside main (start-up, save, exit)",
+    "load": "data load",
+    "setup": "set-up in main",
+    "train": "training",
+    "eval": "evaluation",
+}
+PAIRING_WORDS = {
+    "seed+round": "runs paired by seed and round (they ran close in time)",
+    "seed+run_index": "runs paired by seed and run index",
+    "independent": "independent samples (Welch's t on log times)",
+}
+# Figure name -> (title, caption), in report order; the plot stage draws those that apply.
+FIGURES: dict[str, tuple[str, str]] = {
+    "time_distribution": (
+        "Time to target",
+        "Wall time of every valid timed process (hyperfine): histogram overlay and box plot.",
+    ),
+    "breakdown": (
+        "Where the time goes",
+        "The median run's wall time split into parts that add up to it: outside main "
+        "(start-up, save, exit), data load, set-up in main, training and evaluation.",
+    ),
+    "why": (
+        "Training speed",
+        "Training GFLOP/s (model FLOPs per epoch / median training seconds per epoch) and its "
+        "fraction of this machine's measured sgemm rate at the contender's thread count.",
+    ),
+    "accuracy": (
+        "Test accuracy",
+        "Test accuracy after each epoch, against elapsed wall time and against epoch "
+        "(one run per seed).",
+    ),
+    "seconds_per_epoch": (
+        "Seconds per epoch",
+        "Median training seconds per epoch with its distribution-free 95 % CI; unaffected by "
+        "differences in epochs to target.",
+    ),
+    "target_sweep": (
+        "Time to lower targets",
+        "Median elapsed seconds until the test accuracy first passes each target "
+        "(from the epoch log of the same runs).",
+    ),
+    "memory": ("Peak memory", "Median peak resident set size per process (hyperfine)."),
+    "thread_scaling": (
+        "Thread scaling",
+        "Median wall time against the thread count, for contenders that differ only in threads.",
+    ),
+}
+
+
+# ---------------------------------------------------------------- number formats
+
+
+def num(value: Any, digits: int = 4) -> str:
+    """A number with `digits` significant digits (large ones whole, with commas); n/a if None."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "n/a"
+    number = float(value)
+    if abs(number) >= 10 ** (digits - 1):
+        return f"{number:,.0f}"
+    return f"{number:.{digits}g}"
+
+
+def pct(value: Any, decimals: int = 0) -> str:
+    """A fraction as a percentage (0.912 -> `91 %`)."""
+    return "n/a" if value is None else f"{100 * float(value):.{decimals}f} %"
+
+
+def sci(value: Any) -> str:
+    """A small difference in scientific notation."""
+    return "n/a" if value is None else f"{float(value):.2e}"
+
+
+def ratio(value: Any) -> str:
+    """A speed-up ratio, two decimals (`2.67`); n/a if None."""
+    return "n/a" if value is None else f"{float(value):.2f}"
+
+
+def p_value(value: Any) -> str:
+    """A p-value: `< 0.001` or three decimals."""
+    if value is None:
+        return "n/a"
+    return "< 0.001" if float(value) < 0.001 else f"{float(value):.3f}"
+
+
+def p_text(value: Any) -> str:
+    """`p < 0.001`, `p = 0.023` or `p n/a`."""
+    text = p_value(value)
+    return f"p {text}" if text.startswith("<") or text == "n/a" else f"p = {text}"
+
+
+def cell(value: Any) -> str:
+    """A table cell: booleans as yes/NO, floats compactly, None empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def level(analysis: dict[str, Any]) -> str:
+    """The CI level in words (`95 %`)."""
+    return f"{100 * (1 - analysis['config']['alpha']):g} %"
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]|~])")  # emphasis, code, links, table cells
+_HTML_START = re.compile(r"<(?=[A-Za-z/!?])")  # what could open a tag, comment or autolink
+_ENTITY = re.compile(r"&(?=#?\w+;)")  # what could be read as a character reference
+
+
+def md(value: Any) -> str:
+    """Text that Markdown shows as written: no tags, links, emphasis or table breaks."""
+    text = _MD_SPECIAL.sub(r"\\\1", str(value).replace("\n", " "))
+    return _HTML_START.sub("&lt;", _ENTITY.sub("&amp;", text))
+
+
+# ---------------------------------------------------------------- names and sentences
+
+
+def label(name: str, threads: Any) -> str:
+    """The name with its thread count, so a claim never hides unequal resources."""
+    if threads is None:
+        return name
+    return f"{name} ({int(threads)} thread{'s' if int(threads) != 1 else ''})"
+
+
+def labels(analysis: dict[str, Any]) -> dict[str, str]:
+    """Every contender's label."""
+    return {c["name"]: label(c["name"], c.get("threads")) for c in analysis["contenders"]}
+
+
+def comparison(cmp: dict[str, Any], analysis: dict[str, Any]) -> str:
+    """One contender against its reference, worded by the verdict the CI gives."""
+    names = labels(analysis)
+    who, ref = names.get(cmp["contender"], cmp["contender"]), names.get(cmp["reference"])
+    ratio, low, high, kind = cmp["ratio"], cmp["ci_low"], cmp["ci_high"], cmp["verdict"]
+    if ratio is None:
+        return f"{who} vs {ref}: no comparable runs"
+    if low is None:
+        pairs = f"{cmp['n']} pair" + ("s" if cmp["n"] != 1 else "")
+        return f"{who} vs {ref}: ratio {ratio:.2f} from {pairs}, too few for a confidence interval"
+    cfg, ci = analysis["config"], f"{level(analysis)} CI"
+    band = f"{cfg['equivalence_low']:.2f}-{cfg['equivalence_high']:.2f}"
+    p = p_text(cmp["p_value"])
+    if kind == "faster":
+        return f"{who} is {ratio:.2f}x faster than {ref} ({ci} {low:.2f}-{high:.2f}, {p})"
+    if kind == "slower":
+        return (
+            f"{who} is {1 / ratio:.2f}x slower than {ref} ({ci} {1 / high:.2f}-{1 / low:.2f}, {p})"
+        )
+    if kind == "equivalent":
+        return (
+            f"{who} and {ref} are equivalent: ratio {ratio:.2f} "
+            f"({ci} {low:.2f}-{high:.2f} lies within {band}, {p})"
+        )
+    return (
+        f"{who} vs {ref}: inconclusive, ratio {ratio:.2f} ({ci} {low:.2f}-{high:.2f} holds 1 "
+        f"but reaches outside {band}, {p}); more rounds would tell"
+    )
+
+
+def headline(analysis: dict[str, Any]) -> str:
+    """The report's first sentence: the fastest like-for-like contender, plus per epoch."""
+    best = next(
+        (c for c in analysis["comparisons"] if c["contender"] == analysis["headline"]), None
+    )
+    if best is None:
+        ref = analysis["reference"]
+        if not analysis["comparisons"] and len(analysis["contenders"]) > 1:
+            return f"no contender runs with the same threads as {ref}: see the cross-thread table"
+        return f"only {ref} has usable runs: nothing to compare" if ref else "no runs"
+    text = comparison(best, analysis)
+    per_epoch = best.get("per_epoch") or {}
+    if per_epoch.get("ratio") is not None:
+        ci = ""
+        if per_epoch.get("ci_low") is not None:
+            ci = f" ({level(analysis)} CI {per_epoch['ci_low']:.2f}-{per_epoch['ci_high']:.2f})"
+        text += f"; seconds per epoch: {per_epoch['ratio']:.2f}x{ci}"
+    return text
+
+
+def why(cmp: dict[str, Any], analysis: dict[str, Any]) -> str | None:
+    """Where a like-for-like difference comes from: the parts that differ, the sgemm fraction."""
+    saved = cmp.get("saved")
+    if not saved:
+        return None
+    rows = {c["name"]: c for c in analysis["contenders"]}
+    floor = max(0.01, 0.05 * abs(saved["total"]))
+    parts = sorted((p for p in PART_WORDS if abs(saved[p]) >= floor), key=lambda p: -abs(saved[p]))
+    clauses = [
+        f"{abs(saved[p]):.2f} s {'less' if saved[p] > 0 else 'more'} {PART_WORDS[p]}" for p in parts
+    ]
+    mine, ref = rows[cmp["contender"]], rows[cmp["reference"]]
+    if mine.get("sgemm_fraction") is not None and ref.get("sgemm_fraction") is not None:
+        clauses.append(
+            f"training at {pct(mine['sgemm_fraction'])} vs {pct(ref['sgemm_fraction'])} of "
+            "this machine's sgemm rate"
+        )
+    if not clauses:
+        return None
+    total = saved["total"]
+    head = f"{abs(total):.2f} s {'less' if total >= 0 else 'more'} per run"
+    return f"Where the difference comes from ({head}): " + "; ".join(clauses) + "."
+
+
+def warning(note: dict[str, Any]) -> str:
+    """A statistics note (stats.instability code) in words."""
+    code = note["code"]
+    if code == "few_runs":
+        return f"only {note['runs']} timed runs (fewer than {note['minimum']}): estimates are rough"
+    if code == "unstable":
+        return (
+            f"unstable: stddev is {100 * note['cv']:.0f} % of the mean "
+            f"(>= {100 * note['threshold']:.0f} %)"
+        )
+    if code == "outliers":
+        return f"{note['count']} outlier(s) beyond {note['iqr_factor']} IQR of the quartiles"
+    if code == "no_success":
+        return "no run reached the target: times shown are of failed runs"
+    return code
+
+
+def mismatch(cause: dict[str, Any]) -> str:
+    """Why a seed's epochs to target differ between contenders."""
+    text = f"{cause['low']} vs {cause['high']} epochs"
+    if cause["code"] == "rounding":
+        return (
+            f"{text}: float rounding at the threshold (accuracy {cause['accuracy']:.4f} "
+            f"at epoch {cause['epoch']}, target {float(cause['target']):g})"
+        )
+    if cause["code"] == "no_epoch_log":
+        return f"{text}: cause unknown (no epoch log)"
+    return f"{text}: trajectories differ by more than rounding at the threshold"
+
+
+def method(analysis: dict[str, Any]) -> str:
+    """How the ratios, their CIs and the verdicts are made."""
+    cfg = analysis["config"]
+    every = analysis["comparisons"] + analysis["cross_thread"]
+    pairings = sorted({c["pairing"] for c in every if c["ratio"] is not None})
+    how = "; ".join(PAIRING_WORDS.get(p, p) for p in pairings) or "no comparisons"
+    reference = analysis["reference"]
+    threads = next(
+        (c.get("threads") for c in analysis["contenders"] if c["name"] == reference), None
+    )
+    at_threads = " at the contender's own thread count" if threads is not None else ""
+    return (
+        f"Speed-up = t({reference}) / t(contender){at_threads}; the geometric mean over {how}. "
+        f"{level(analysis)} CI: a t-interval on "
+        f"the mean log-ratio; the verdict follows the CI: faster or slower only when it "
+        f"excludes 1 (the t-test at alpha = {cfg['alpha']}), equivalent when it holds 1 and "
+        f"lies within {cfg['equivalence_low']:.2f}-{cfg['equivalence_high']:.2f}, else "
+        "inconclusive. Median CIs are distribution-free (order statistics; none below 6 runs)."
+    )
+
+
+def precision(analysis: dict[str, Any]) -> str | None:
+    """How measuring stopped and the precision the like-for-like ratios reached."""
+    m = analysis["measuring"]
+    reached = m.get("precision_reached")
+    got = f"±{100 * reached:.1f} %" if reached is not None else "n/a"
+    wanted = f"±{100 * m['precision_target']:.1f} %" if m.get("precision_target") else None
+    rounds = f"{m['rounds_done']} round" + ("s" if m["rounds_done"] != 1 else "")
+    if m.get("stop_reason") == "precision":
+        aim = f"precision {wanted} reached" if wanted else "precision reached"
+        return f"Stopped after {rounds}: {aim} ({got} the widest CI)."
+    if m.get("stop_reason") == "time":
+        aim = f" (aim {wanted})" if wanted else ""
+        return f"Time budget spent after {rounds}; precision reached {got}{aim}."
+    if m.get("stop_reason") == "rounds":
+        return f"{rounds} as requested; precision reached {got}."
+    if reached is not None:
+        return f"Precision reached: {got} (the widest like-for-like {level(analysis)} CI)."
+    return None
+
+
+def noise(analysis: dict[str, Any]) -> list[str]:
+    """Warnings about the machine while measuring, in words (empty when all was quiet)."""
+    n, lines = analysis["noise"], []
+    if n.get("busy"):
+        busiest = ", ".join(
+            f"{b.get('name')} (pid {b.get('pid')}, {num(b.get('cpu_seconds'), 3)} s CPU, "
+            f"{pct(b.get('share'))})"
+            for b in n.get("busiest") or []
+        )
+        lines.append(
+            f"Other processes used {pct(n['other_share'])} of a core while measuring (more "
+            f"than {pct(n['busy_threshold'])}): timings may be inflated"
+            + (f"; busiest: {busiest}." if busiest else ".")
+        )
+    if n.get("slow_rounds"):
+        which = ", ".join(str(r) for r in n["slow_rounds"])
+        lines.append(
+            f"Round{'s' if len(n['slow_rounds']) > 1 else ''} {which}: every contender took "
+            f"more than {n['slow_round_factor']:.2f}x its median at once (a machine-wide slow "
+            "spell); paired ratios cancel it, single times do not."
+        )
+    return lines
+
+
+def load_text(load: Any) -> str:
+    """A 1/5/15-minute load triple."""
+    return ", ".join(f"{float(x):.2f}" for x in load) if load else "n/a"
