@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import importlib
+import contextlib
+import os
+import shutil
+import signal
 import sys
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from harness import __version__
@@ -43,13 +48,55 @@ def _logger(quiet: bool) -> Callable[[str], None]:
 
 def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     """prepare -> verify -> measure -> ingest -> analyze -> plot -> report."""
-    from harness import measure, prepare, results
+    from harness import prepare, results
+
+    options = _run_options(args)
+    log = _logger(args.quiet)
+    plan = prepare.plan(options)  # every option checked before anything is created
+    run_dir = results.new_results_dir(options.out)
+    log(f"results folder: {run_dir}")
+    try:
+        with _interrupts_raise():
+            manifest = prepare.prepare(plan, run_dir, ["python -m harness", *argv], log)
+            log(f"[1/7] prepare: spec.json, init/ ({len(options.seeds)} seeds), env.json")
+            parity_ok = _run_parity(plan, run_dir, log)
+            log(
+                f"[3/7] measure: {len(manifest.contenders)} contenders x "
+                f"{len(options.seeds)} seeds, {options.runs} interleaved rounds "
+                f"(+{options.warmup} warm-up) with hyperfine {plan.hyperfine_version}"
+            )
+            measured_ok = _measure(run_dir, manifest, log)
+    except _Interrupted:
+        return _interrupted(run_dir)
+    try:
+        report = rebuild(run_dir, log, first_stage=4)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted while building the report; `python -m harness report {run_dir}` "
+            "finishes it",
+            file=sys.stderr,
+        )
+        return 130
+    results.update_latest(run_dir)  # only a run with a report becomes `latest`
+    log(f"report: {report}")
+    if not measured_ok:
+        print(f"error: some contenders failed; see {report}", file=sys.stderr)
+    if not parity_ok:
+        print(f"error: parity check failed; see {run_dir / 'parity.json'}", file=sys.stderr)
+    return 0 if measured_ok and parity_ok else 1
+
+
+def _run_options(args: argparse.Namespace):
+    """RunOptions from the command line (each value checked, one line per mistake)."""
+    from harness import noise, prepare
     from harness.contenders import parse_threads
 
-    options = prepare.RunOptions(
+    names = [c.strip() for c in (args.contenders or "").split(",") if c.strip()] or None
+    return prepare.RunOptions(
         dataset=args.dataset,
-        data_dir=Path(args.data_dir) if args.data_dir else None,
-        contenders=[c.strip() for c in args.contenders.split(",") if c.strip()],
+        data_dir=Path(args.data_dir) if args.data_dir is not None else None,
+        contenders=names if names is not None else prepare.RunOptions().contenders,
+        contenders_file=Path(args.contenders_file) if args.contenders_file else None,
         seeds=list(dict.fromkeys(_ints(args.seeds, "--seeds", 0))),
         runs=_int(args.runs, "--runs", 1),
         warmup=_int(args.warmup, "--warmup", 0),
@@ -59,108 +106,124 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
         out=Path(args.out),
         quiet=args.quiet,
         skip_parity=args.skip_parity,
+        cpus=noise.parse_cpus(args.cpus) if args.cpus else None,
+        precision=args.precision,
+        max_time=args.max_time,
     )
-    log = _logger(args.quiet)
-    run_dir = results.new_results_dir(options.out)
-    results.update_latest(run_dir)
-    log(f"results folder: {run_dir}")
+
+
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM during `run`'s prepare, verify or measure."""
+
+
+@contextlib.contextmanager
+def _interrupts_raise() -> Iterator[None]:
+    """Within: Ctrl-C and SIGTERM (see main) raise _Interrupted; measure stops hyperfine first."""
+    from harness import measure
+
     try:
-        run = prepare.prepare(options, run_dir, ["python -m harness", *argv], log)
-        log(f"[1/7] prepare: spec.json, init/ ({len(options.seeds)} seeds), env.json")
-        parity_ok = _run_parity(run, run_dir, options, log)
-        log(
-            f"[3/7] measure: {len(run['contenders'])} contenders x {len(options.seeds)} seeds "
-            f"x {options.runs} runs (+{options.warmup} warmup) with hyperfine"
-        )
-        measured_ok = measure.measure(run_dir, options.quiet, log)
+        yield
     except (KeyboardInterrupt, measure.Interrupted):
-        if (run_dir / "run.json").exists():
-            results.update_json(run_dir / "run.json", interrupted=True, finished=results.now_iso())
+        raise _Interrupted from None
+
+
+def _interrupted(run_dir: Path) -> int:
+    """Keep a folder holding timed runs (and say how to render it); drop one without any."""
+    from harness.measure import read_journal
+
+    if any(not e.get("warmup") for e in read_journal(run_dir)):
         print(
-            f"interrupted: partial results kept in {run_dir}; "
+            f"interrupted: partial results kept in {run_dir} (every finished run); "
             f"`python -m harness report {run_dir}` renders them",
             file=sys.stderr,
         )
-        return 130
-    results.update_json(run_dir / "run.json", finished=results.now_iso())
-    report = rebuild(run_dir, log, first_stage=4)
-    log(f"report: {report}")
-    if not measured_ok:
-        print(f"error: some contenders failed; see {report}", file=sys.stderr)
-    if not parity_ok:
-        print(f"error: parity check failed; see {run_dir / 'parity.json'}", file=sys.stderr)
-    return 0 if measured_ok and parity_ok else 1
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"interrupted before any timed run finished; {run_dir} removed", file=sys.stderr)
+    return 130
 
 
-def _run_parity(run: dict, run_dir: Path, options, log: Callable[[str], None]) -> bool:
+_MAIN_PID = os.getpid()
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM stops the harness like Ctrl-C: in-flight processes stopped, results kept.
+
+    A forked worker (the plot stage's pool, which its parent ends with SIGTERM) just dies.
+    """
+    if os.getpid() != _MAIN_PID:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise KeyboardInterrupt
+
+
+def _measure(run_dir: Path, manifest, log: Callable[[str], None]) -> bool:
+    """measure, with the noise guard around it and the precision rule when asked."""
+    from harness import measure, noise
+    from harness.records import read_outcome, write_outcome
+
+    stop_rule = None
+    if manifest.precision:
+        from harness import precision
+
+        stop_rule = precision.stop_rule(manifest)
+    before = noise.take_snapshot()
+    try:
+        with noise.pinned(manifest.cpus):
+            return measure.measure(run_dir, log, stop_rule)
+    finally:
+        after = noise.take_snapshot()
+        load = noise.other_load(before, after, exclude={os.getpid()})
+        outcome = read_outcome(run_dir)
+        facts = {
+            "load_before": before.load,
+            "load_after": after.load,
+            "governor": ", ".join(sorted(set(after.governors))) if after.governors else None,
+            "other_share": load.share,
+            "window_seconds": load.window_seconds,
+            "busiest": [asdict(p) for p in load.busiest],
+            "note": load.note,
+        }
+        write_outcome(run_dir, replace(outcome, noise=facts))
+
+
+def _run_parity(plan, run_dir: Path, log: Callable[[str], None]) -> bool:
     """The K-step parity check before timing (parity.json); True when passed or skipped."""
-    from harness import results, verify
-    from harness.contenders import select
+    from harness import verify
+    from harness.records import Outcome, write_outcome
 
+    options = plan.options
     if options.skip_parity:
+        write_outcome(run_dir, Outcome(parity_status="skipped"))
         log("[2/7] verify: skipped (--skip-parity)")
         return True
-    names = [c["name"] for c in run["contenders"]]
-    contenders = {c.name: c for c in select(options.contenders, options.threads)}
-    chosen = [contenders[n] for n in names]
     init = run_dir / "init" / f"seed-{options.seeds[0]}.safetensors"
     parity = verify.verify(
-        chosen, run_dir / "spec.json", init, options.parity_steps, run_dir / "parity"
+        plan.contenders, run_dir / "spec.json", init, options.parity_steps, run_dir / "parity"
     )
     verify.write_parity(run_dir / "parity.json", parity)
-    results.update_json(
-        run_dir / "run.json", parity={"status": parity["status"], "steps": options.parity_steps}
-    )
+    write_outcome(run_dir, Outcome(parity_status=parity["status"]))
     log(f"[2/7] verify: parity {parity['status']} after {options.parity_steps} steps")
     if parity["status"] != "passed":
         log(verify.format_table(parity))
     return parity["status"] == "passed"
 
 
-# The derived stages in order: the name of the module and of its function, and what it writes.
-DERIVED = (
-    ("ingest", "tables/*.csv"),
-    ("analyze", "analysis.json, tables/summary.csv"),
-    ("plot", "plots/"),
-)
-
-
 def rebuild(
-    run_dir: Path, log: Callable[[str], None], first_stage: int = 4, recompute: bool = False
+    run_dir: Path, log: Callable[[str], None], first_stage: int = 1, recompute: bool = False
 ) -> Path:
-    """ingest -> analyze -> plot -> report over a results folder; the report's path.
+    """ingest -> analyze -> plot -> report (harness.stages); the report's path."""
+    from harness import stages
 
-    A stage whose input and output files (and the harness code) are unchanged since it last
-    ran is skipped, like make (results.STAGES); `recompute` runs every stage regardless.
-    """
-    from harness import report, results
-
-    total = first_stage + len(DERIVED)  # 7 stages in `run`, 4 in `report`
-    for n, (stage, writes) in enumerate(DERIVED, start=first_stage):
-        if stage == "ingest" and not (run_dir / "run.json").exists():
-            continue  # tables without the raw files they came from: use them as they are
-        inputs = results.stage_inputs(run_dir, stage)
-        if not recompute and results.stage_is_current(run_dir, stage, inputs):
-            log(f"[{n}/{total}] {stage}: {writes} up to date")
-            continue
-        # Imported only now: pandas, scipy and matplotlib load only for a stage that runs.
-        module = importlib.import_module(f"harness.{stage}")
-        warnings = getattr(module, stage)(run_dir) or []
-        results.stage_done(run_dir, stage, inputs)
-        noted = f" ({len(warnings)} warnings)" if warnings else ""
-        log(f"[{n}/{total}] {stage}: {writes}{noted}")
-        for warning in warnings:
-            log(f"  warning: {warning}")
-    path = report.render(run_dir)
-    log(f"[{total}/{total}] report: report.html, summary.md")
-    return path
+    return stages.rebuild(run_dir, log, first_stage, recompute)
 
 
 def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     """Rebuild a results folder's report, or render hyperfine JSON files alone."""
     log = _logger(args.quiet)
     if args.hyperfine_json:
-        from harness.ingest import import_exports
+        from harness.imports import import_exports
 
         run_dir = Path(args.out) if args.out else Path("hyperfine-report")
         import_exports([Path(f) for f in args.hyperfine_json], run_dir)
@@ -187,13 +250,15 @@ def cmd_verify(args: argparse.Namespace, argv: list[str]) -> int:
     """Train every contender K steps from one initial model; compare all pairs."""
     from harness import datasets, prepare, verify
     from harness.contenders import parse_threads, select, torch_available
+    from harness.referee import write_inits
 
     names = (
         [c.strip() for c in args.contenders.split(",") if c.strip()]
         if args.contenders
         else [*DEFAULT_VERIFY, *(["python-torch"] if torch_available() else [])]
     )
-    contenders = select(names, parse_threads(args.threads) if args.threads else None)
+    extra = Path(args.contenders_file) if args.contenders_file else None
+    contenders = select(names, parse_threads(args.threads) if args.threads else None, extra)
     steps = _int(args.steps, "--steps", 1)
     prepare.build_rust(contenders, args.quiet)
     data_dir = datasets.resolve(args.dataset, Path(args.data_dir) if args.data_dir else None)
@@ -201,7 +266,7 @@ def cmd_verify(args: argparse.Namespace, argv: list[str]) -> int:
         work = Path(tmp)
         spec = prepare.make_spec(args.dataset, data_dir, 0.99, None)
         prepare.write_spec(work / "spec.json", spec)
-        init = prepare.write_inits(work / "init", spec["layers"], [1])[1]
+        init = write_inits(work / "init", spec["layers"], [1])[1]
         result = verify.verify(contenders, work / "spec.json", init, steps, work)
     if args.out:
         verify.write_parity(Path(args.out), result)
@@ -246,6 +311,26 @@ def _dataset_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="a folder with the four IDX files (gzipped or not)")
 
 
+def _contenders_file(p: argparse.ArgumentParser) -> None:
+    """--contenders-file, shared by run and verify."""
+    p.add_argument(
+        "--contenders-file",
+        metavar="FILE",
+        help="JSON file of your own contenders (README: Add your own contender)",
+    )
+
+
+def _fraction(text: str) -> float:
+    """A number in (0, 1) for --precision."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1) like 0.03, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser with one sub-parser per command."""
     top = argparse.ArgumentParser(
@@ -258,13 +343,26 @@ def parser() -> argparse.ArgumentParser:
     _dataset_flags(run)
     run.add_argument(
         "--contenders",
-        default="python-numpy,rust,rust-parallel",
-        help="comma list: python-numpy, python-torch, rust, rust-parallel, "
-        "<name>-per-sample, <name>@N (N threads)",
+        help="comma list (default: python-numpy, rust, python-numpy-parallel, rust-parallel, "
+        "and python-torch[-parallel] when installed; -parallel = all cores): also "
+        "<name>-per-sample, <name>@N (N threads), names from --contenders-file",
     )
+    _contenders_file(run)
     run.add_argument("--seeds", default="1,2,3", help="shared initial models (default 1,2,3)")
-    run.add_argument("--runs", default="3", help="timed runs per contender and seed (3)")
-    run.add_argument("--warmup", default="1", help="untimed runs before those (1)")
+    run.add_argument(
+        "--runs", default="3", help="timed rounds; each runs every contender and seed once (3)"
+    )
+    run.add_argument("--warmup", default="1", help="untimed rounds before those (1)")
+    run.add_argument(
+        "--precision",
+        type=_fraction,
+        help="add rounds until every like-for-like ratio's 95 %% CI is within this "
+        "fraction of the ratio (0.03 = ±3 %%), or --max-time is spent",
+    )
+    run.add_argument(
+        "--max-time", type=float, default=None, help="seconds of measuring at most (900)"
+    )
+    run.add_argument("--cpus", help="pin the contenders to these CPUs, as taskset -c: 0,1 or 0-3")
     run.add_argument(
         "--threads",
         help="threads of the parallel contenders (default: all "
@@ -304,6 +402,7 @@ def parser() -> argparse.ArgumentParser:
         "batched and per-sample, rust@2, python-torch when installed)",
     )
     ver.add_argument("--threads", help="threads of the parallel contenders")
+    _contenders_file(ver)
     ver.add_argument("--out", help="also write the result as JSON here")
     ver.add_argument("--quiet", action="store_true", help="quiet cargo build")
 
@@ -320,11 +419,19 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness` and the `harness` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
         return COMMANDS[args.command](args, argv)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: `harness {args.command}` stopped", file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

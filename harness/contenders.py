@@ -1,21 +1,25 @@
 """The contender registry: name -> implementation, algorithm, threads and command line.
 
-Built-in names: python-numpy, python-torch, rust, rust-parallel, and `<name>-per-sample` for
-each (the per-sample algorithm). `<name>@N` runs any of them with N threads (`rust@2`). The
-"parallel" ones (rust-parallel, rust-parallel-per-sample) use all cores by default, or the
-`--threads` count; `--threads 1,2` turns each into one contender per count (`rust@1`,
-`rust@2`), for the thread-scaling plot.
-
-Extra contenders (the test suite's fakes, or any program obeying CONTRACT.md) come from a JSON
-file named by the environment variable HARNESS_CONTENDERS_FILE (or passed explicitly):
+Every contender, the built-in ones included, is declared in a JSON file of one format: the
+built-ins in contenders.json at the repository root, your own in a file given with
+`--contenders-file FILE` (or the environment variable HARNESS_CONTENDERS_FILE). The harness
+knows nothing else about a contender: it runs `program` + `train --spec ... --init ...
+--algorithm ... --threads N --metrics-out ... --save-model ...` (CONTRACT.md).
 
     {"schema_version": 1, "contenders": [
-      {"name": "fake-ok", "implementation": "fake", "algorithm": "batched", "threads": 1,
-       "program": ["{python}", "{here}/fake_contender.py", "--mode", "ok"]}]}
+      {"name": "my-mlp", "implementation": "c++", "algorithm": "batched", "threads": 1,
+       "program": ["{here}/build/my-mlp"]}]}
 
-`{python}` is the running interpreter and `{here}` the folder holding that file. The harness
-appends `train --spec ... --init ... --algorithm ... --threads N --metrics-out ...
---save-model ...` to `program`.
+Keys: name, implementation, algorithm (batched or per-sample), program (a list: `{python}` is
+the running interpreter, `{here}` the folder holding the file); optional threads (a count, or
+"all" for every core: such a contender follows --threads), per_sample (also register
+`<name>-per-sample`), build ("cargo" or "cargo:<package>": built in rust_impl/ by prepare when
+selected), requires (a Python module that must import, e.g. "torch").
+
+`<name>@N` runs any contender with N threads (`rust@2`); `--threads 1,2` turns each "all"
+contender into one per count (`rust@1`, `rust@2`), for the thread-scaling plot. By default
+`run` compares like with like: python-numpy and rust at 1 thread and at all cores
+(python-numpy-parallel: NumPy's BLAS threads), plus python-torch at both when it imports.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from harness.errors import HarnessError
 ROOT = Path(__file__).resolve().parent.parent
 RUST_DIR = ROOT / "rust_impl"
 MLP_BINARY = RUST_DIR / "target" / "release" / "mlp"
+BUILTIN_FILE = ROOT / "contenders.json"
 CONTENDERS_ENV = "HARNESS_CONTENDERS_FILE"
-DEFAULT_RUN = ("python-numpy", "rust", "rust-parallel")
 REFERENCE = "python-numpy"  # the contender every ratio and parity check is taken against
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ALGORITHMS = ("batched", "per-sample")
@@ -50,11 +54,18 @@ class Contender:
     threads: int  # compute threads, passed as --threads
     program: tuple[str, ...]  # the argv before `train`
     parallel: bool = False  # thread count follows --threads (default: all cores)
+    build: str | None = None  # "cargo" or "cargo:<package>": prepare builds it first
+    requires: str | None = None  # a Python module that must import (e.g. torch)
 
     @property
     def needs_cargo(self) -> bool:
-        """Whether this contender is the Rust binary (built by prepare)."""
-        return self.implementation == "rust"
+        """Whether prepare must build this contender with cargo."""
+        return bool(self.build) and self.build.split(":")[0] == "cargo"
+
+    @property
+    def cargo_package(self) -> str | None:
+        """The cargo package to build (None: the workspace's default)."""
+        return self.build.partition(":")[2] or None if self.build else None
 
     def argv(
         self, spec: Path, init: str, metrics_out: str, save_model: str, extra: tuple[str, ...] = ()
@@ -98,32 +109,33 @@ class Contender:
         }
 
 
+def importable(module: str) -> bool:
+    """Whether a Python module can be imported (a contender's `requires`)."""
+    return importlib.util.find_spec(module) is not None
+
+
 def torch_available() -> bool:
-    """Whether PyTorch can be imported (the python-torch contender needs it)."""
-    return importlib.util.find_spec("torch") is not None
+    """Whether PyTorch can be imported (the python-torch contenders need it)."""
+    return importable("torch")
+
+
+def default_names() -> list[str]:
+    """Like for like: each implementation at 1 thread and at all cores (one set on 1 core)."""
+    pairs = [("python-numpy", "python-numpy-parallel"), ("rust", "rust-parallel")]
+    if torch_available():
+        pairs.append(("python-torch", "python-torch-parallel"))
+    many = (os.cpu_count() or 1) > 1
+    return [name for pair in pairs for name in (pair if many else pair[:1])]
 
 
 def _builtin() -> dict[str, Contender]:
-    """The built-in contenders, batched and per-sample."""
-    python = (sys.executable, "-m", "python_impl")
-    cores = os.cpu_count() or 1
-    bases = [
-        Contender("python-numpy", "python-numpy", "batched", 1, python),
-        Contender("python-torch", "python-torch", "batched", 1, (*python, "--backend", "torch")),
-        Contender("rust", "rust", "batched", 1, (str(MLP_BINARY),)),
-        Contender("rust-parallel", "rust", "batched", cores, (str(MLP_BINARY),), parallel=True),
-    ]
-    registry = {}
-    for c in bases:
-        registry[c.name] = c
-        per_sample = f"{c.name}-per-sample"
-        registry[per_sample] = replace(c, name=per_sample, algorithm="per-sample")
-    return registry
+    """The built-in contenders (contenders.json at the repository root)."""
+    return load_file(BUILTIN_FILE)
 
 
 def load_file(path: Path) -> dict[str, Contender]:
     """Read extra contenders from a JSON file (format in the module docstring)."""
-    from harness.results import read_json  # local: results imports nothing from here
+    from harness.records import read_json  # local: records imports nothing from here
 
     data = read_json(path)
     entries = data.get("contenders")
@@ -144,8 +156,16 @@ def load_file(path: Path) -> dict[str, Contender]:
             raise HarnessError(f"{where}.name: expected letters, digits, '.', '_', '-'")
         if algo not in ALGORITHMS:
             raise HarnessError(f"{where}.algorithm: expected batched or per-sample, got {algo}")
+        parallel = threads == "all"
+        if parallel:
+            threads = os.cpu_count() or 1
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-            raise HarnessError(f"{where}.threads: expected a positive integer")
+            raise HarnessError(f'{where}.threads: expected a positive integer or "all"')
+        build, requires = entry.get("build"), entry.get("requires")
+        if build is not None and (not isinstance(build, str) or build.split(":")[0] != "cargo"):
+            raise HarnessError(f'{where}.build: expected "cargo" or "cargo:<package>"')
+        if requires is not None and not isinstance(requires, str):
+            raise HarnessError(f"{where}.requires: expected a Python module name")
         if (
             not isinstance(program, list)
             or not program
@@ -153,7 +173,12 @@ def load_file(path: Path) -> dict[str, Contender]:
         ):
             raise HarnessError(f"{where}.program: expected a non-empty list of strings")
         argv = tuple(p.replace("{python}", sys.executable).replace("{here}", here) for p in program)
-        found[name] = Contender(name, str(impl), algo, threads, argv, bool(entry.get("parallel")))
+        c = Contender(name, str(impl), algo, threads, argv, parallel, build, requires)
+        found[name] = c
+        if entry.get("per_sample"):
+            found[f"{name}-per-sample"] = replace(
+                c, name=f"{name}-per-sample", algorithm="per-sample"
+            )
     return found
 
 

@@ -80,13 +80,14 @@ def git_state() -> dict[str, Any]:
 def hyperfine_info() -> dict[str, Any]:
     """Path and version of the hyperfine the harness would use."""
     from harness.errors import HarnessError
-    from harness.hyperfine import find_hyperfine, hyperfine_version
+    from harness.hyperfine import find_hyperfine, hyperfine_version, missing_features
 
     try:
         path = find_hyperfine()
-        return {"path": str(path), "version": hyperfine_version(path)}
+        version = hyperfine_version(path)
     except HarnessError as exc:
         return {"path": None, "version": None, "missing": str(exc)}
+    return {"path": str(path), "version": version, "lacks": missing_features(version)}
 
 
 def capture() -> dict[str, Any]:
@@ -104,12 +105,24 @@ def capture() -> dict[str, Any]:
         "python": {"version": platform.python_version(), "executable": sys.executable},
         "numpy": numpy_info(),
         "torch": _torch_version(),
+        "cuda": _cuda_device(),
         "rustc": _run(["rustc", "--version"]),
         "cargo": _run(["cargo", "--version"]),
         "crates": crate_versions(),
         "hyperfine": hyperfine_info(),
         "git": git_state(),
     }
+
+
+def _cuda_device() -> str | None:
+    """The CUDA GPU PyTorch sees (python-torch-cuda), None without torch or a GPU."""
+    if not torch_available():
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
 
 
 def _torch_version() -> str | None:
@@ -148,6 +161,11 @@ def checklist(env: dict[str, Any]) -> list[tuple[str, str | None, str]]:
             "built by `python -m harness run`, or cargo build --release in rust_impl/",
         ),
         ("torch (optional)", env["torch"], "pip install -e '.[torch]' (python-torch contender)"),
+        (
+            "CUDA GPU (optional)",
+            env.get("cuda"),
+            "a GPU PyTorch can use (python-torch-cuda contender)",
+        ),
         ("git", env["git"]["commit"], "install git (records the commit in env.json)"),
     ]
 
@@ -166,6 +184,14 @@ def format_checklist(env: dict[str, Any]) -> tuple[str, bool]:
             optional = "optional" in tool or tool.startswith(("mlp", "git"))
             required_ok &= optional
             lines.append(f"  missing  {tool:<18} -> {hint}")
+    lacks = env["hyperfine"].get("lacks")
+    if lacks:
+        lines.append(
+            f"  old      hyperfine {env['hyperfine']['version']} does not record "
+            f"{' or '.join(lacks)}: those columns stay empty -> pip install -e . brings "
+            "hyperfine 2 into the project's venv, which the harness prefers"
+        )
+        required_ok = False
     if env["crates"]:
         crates = ", ".join(f"{k} {v}" for k, v in sorted(env["crates"].items()))
         lines.append(f"  crates   {crates}")

@@ -11,39 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from harness.errors import HarnessError
 
 INSTALL_HINT = (
     "install it with `pip install astral-dev-toolchain-hyperfine` (the real hyperfine 2.0 "
     "binary), `cargo install hyperfine`, or your package manager, or set HYPERFINE=/path/to/it"
 )
-
-# Columns of tables/runs.csv (RESULTS.md), in order; the metrics ones stay empty here.
-RUNS_COLUMNS = [
-    "contender",
-    "seed",
-    "run_index",
-    "run_id",
-    "wall_seconds",
-    "user_seconds",
-    "system_seconds",
-    "max_rss_bytes",
-    "exit_code",
-    "status",
-    "reached_target",
-    "epochs",
-    "steps",
-    "test_accuracy",
-    "load_seconds",
-    "train_seconds",
-    "eval_seconds",
-    "metrics_wall_seconds",
-    "startup_seconds",
-    "seconds_per_epoch",
-    "samples_per_second",
-]
 
 SUMMARY_KEYS = ("mean", "stddev", "median", "min", "max", "user", "system")
 
@@ -80,20 +53,36 @@ class Export:
 
 
 def find_hyperfine() -> Path:
-    """Locate hyperfine: $HYPERFINE, then PATH, then next to the running Python (a venv's bin)."""
+    """Locate hyperfine: $HYPERFINE, then the one installed with the project, then PATH.
+
+    The project installs hyperfine 2 from PyPI beside its Python (a venv's bin/); an older
+    hyperfine earlier on PATH (Debian's 1.15) must not shadow it, since 1.x records neither
+    peak memory nor per-run user/system time.
+    """
     env = os.environ.get("HYPERFINE")
     if env:
         path = Path(env)
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise HarnessError(f"HYPERFINE={env}: not an executable file; {INSTALL_HINT}")
-    on_path = shutil.which("hyperfine")
-    if on_path:
-        return Path(on_path)
     beside = Path(sys.executable).parent / ("hyperfine.exe" if os.name == "nt" else "hyperfine")
     if beside.is_file() and os.access(beside, os.X_OK):
         return beside
-    raise HarnessError(f"hyperfine: not found on PATH nor in {beside.parent}; {INSTALL_HINT}")
+    on_path = shutil.which("hyperfine")
+    if on_path:
+        return Path(on_path)
+    raise HarnessError(f"hyperfine: not found beside {sys.executable} nor on PATH; {INSTALL_HINT}")
+
+
+def missing_features(version: str) -> list[str]:
+    """What a hyperfine of this version does not record (empty for 2.x)."""
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        return []
+    if major >= 2:
+        return []
+    return ["peak memory (memory_peak_resident)", "per-run user and system time"]
 
 
 def hyperfine_version(path: Path) -> str:
@@ -206,28 +195,21 @@ def _v2_result(raw: dict[str, Any], primary: str) -> CommandResult:
     return CommandResult(command, str(raw.get("name") or command), params, runs, summary)
 
 
-def export_to_runs_frame(export: Export) -> pd.DataFrame:
-    """Rows of tables/runs.csv from hyperfine alone; metrics columns empty, status no_metrics."""
-    rows = []
-    for result in export.results:
-        seed = result.parameters.get("seed")
-        for m in result.measurements:
-            rows.append(
-                {
-                    "contender": result.name,
-                    "seed": seed,
-                    "wall_seconds": m.wall_seconds,
-                    "user_seconds": m.user_seconds,
-                    "system_seconds": m.system_seconds,
-                    "max_rss_bytes": m.max_rss_bytes,
-                    "exit_code": m.exit_code,
-                    "status": "no_metrics",
-                }
-            )
-    frame = pd.DataFrame(rows, columns=RUNS_COLUMNS)
-    # 0-based among the timed runs of one contender and seed, as in RESULTS.md.
-    keys = frame[["contender", "seed"]].fillna("")
-    frame["run_index"] = keys.groupby(["contender", "seed"]).cumcount().astype("Int64")
-    frame["exit_code"] = frame["exit_code"].astype("Int64")
-    frame["reached_target"] = frame["reached_target"].astype("boolean")
-    return frame
+def merge_exports(files: list[Path], out: Path) -> None:
+    """One hyperfine-shaped export holding every result of `files`, in order (for people).
+
+    Each file is one --export-json of the same hyperfine; the merged file keeps the first
+    file's top-level fields and concatenates the results, so it reads like one hyperfine run
+    with one result per timed process.
+    """
+    merged: dict[str, Any] | None = None
+    for path in files:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if merged is None:
+            merged = {**data, "results": []}
+        merged["results"].extend(data.get("results") or [])
+    if merged is None:
+        return
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out)

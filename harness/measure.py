@@ -1,140 +1,294 @@
-"""Stage 2: one hyperfine invocation over every (contender, seed); failures explained.
+"""Stage 3: time every (contender, seed) in interleaved rounds, one hyperfine call per process.
 
-hyperfine discards the benchmarked commands' stderr (its `--output=<FILE>` option, in 1.15 and
-2.0 alike, captures stdout only and truncates it every run), so a (contender, seed) whose exit
-status was non-zero is run once more outside hyperfine, with its metrics and model sent to a
-scratch folder, to record its exit status, stderr tail and reason in stderr/<c>/seed-<s>.txt.
+hyperfine runs all runs of one command before the next (hyperfine issue #21), so a slow spell
+of a shared machine lands on one contender. Here, after the warm-ups, each round runs every
+(contender, seed) once, in an order shuffled per round from `Manifest.shuffle_seed`; hyperfine
+still times each process (`--runs 1`, its export kept in hyperfine/). Because every process
+is its own hyperfine call, the harness knows when it started (`started_at`), which metrics
+run_id it wrote (measure.jsonl, the journal), and a stop loses at most the one in flight.
+
+hyperfine discards the benchmarked commands' stderr, so a (contender, seed) that exited
+non-zero is run once more outside hyperfine, with its metrics and model sent to a scratch
+folder, to record its exit status, stderr tail and reason (stderr/<c>/seed-<s>.txt).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import shlex
 import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.hyperfine import parse_export
-from harness.results import now_iso, read_json, update_json
+from harness.hyperfine import merge_exports, parse_export
+from harness.records import (
+    ContenderEntry,
+    ContenderOutcome,
+    Failure,
+    Manifest,
+    now_iso,
+    read_manifest,
+    read_outcome,
+    write_outcome,
+)
+from harness.stream import end_status, read_stream
 
-STDERR_TAIL_LINES = 20  # lines of a failing command's stderr kept in run.json
+STDERR_TAIL_LINES = 20  # lines of a failing command's stderr kept in outcome.json
 EXIT_REASONS = {1: "target not reached", 2: "bad input", 3: "diverged"}  # CONTRACT.md
+JOURNAL = "measure.jsonl"
+EXPORTS = "hyperfine"
 
 
 class Interrupted(Exception):
-    """Ctrl-C during measure; the partial results folder is kept."""
+    """Ctrl-C or SIGTERM while measuring; every finished process is kept."""
 
 
-def hyperfine_argv(run: dict[str, Any], run_dir: Path) -> list[str]:
-    """The one hyperfine command line: -N, -L seed, warmup, runs, JSON export, names."""
-    seeds = ",".join(str(s) for s in run["seeds"])
-    argv = [
-        run["hyperfine"]["path"],
+@dataclass(frozen=True)
+class Job:
+    """One process to time: a contender on a seed, in a round (0 = warm-up)."""
+
+    contender: ContenderEntry
+    seed: int
+    round: int
+    warmup: bool
+
+    @property
+    def export(self) -> str:
+        """The hyperfine export's path in the folder."""
+        kind = "warmup" if self.warmup else "round"
+        return f"{EXPORTS}/{kind}-{self.round:03d}-{self.contender.name}-seed-{self.seed}.json"
+
+
+def schedule(manifest: Manifest, round_number: int, warmup: bool) -> list[Job]:
+    """Every (contender, seed) once, shuffled by a generator seeded from the manifest."""
+    jobs = [Job(c, s, round_number, warmup) for c in manifest.contenders for s in manifest.seeds]
+    rng = random.Random(f"{manifest.shuffle_seed}:{'w' if warmup else 'r'}:{round_number}")
+    rng.shuffle(jobs)
+    return jobs
+
+
+def hyperfine_argv(hyperfine: str, job: Job, run_dir: Path) -> list[str]:
+    """One hyperfine call timing one process: -N, --runs 1, the seed as a parameter."""
+    argv = job.contender.argv
+    command = argv if isinstance(argv, str) else shlex.join(argv)
+    return [
+        hyperfine,
         "-N",
         "--ignore-failure",
-        "--warmup",
-        str(run["warmup"]),
+        "--style",
+        "none",
         "--runs",
-        str(run["runs"]),
+        "1",
         "--export-json",
-        str(run_dir / "hyperfine.json"),
+        str(run_dir / job.export),
+        "-n",
+        job.contender.name,
         "-L",
         "seed",
-        seeds,
+        str(job.seed),
+        command,
     ]
-    # hyperfine orders benchmarks parameter-major (every command for seed 1, then seed 2...)
-    # and wants one name per benchmark, in that order.
-    for _seed in run["seeds"]:
-        for c in run["contenders"]:
-            argv += ["-n", c["name"]]
-    argv += [shlex.join(c["argv"]) for c in run["contenders"]]
-    return argv
 
 
-def _make_output_dirs(run: dict[str, Any], run_dir: Path) -> None:
-    """metrics/<c>/ and models/<c>/ exist before any contender writes there."""
-    for c in run["contenders"]:
-        (run_dir / "metrics" / c["name"]).mkdir(parents=True, exist_ok=True)
-        (run_dir / "models" / c["name"]).mkdir(parents=True, exist_ok=True)
+def _run_ids(path: Path) -> list[str]:
+    """run_ids of the processes in a metrics file, in order (lenient)."""
+    return [p.run_id for p in read_stream(path, strict=False).processes] if path.is_file() else []
 
 
-def run_hyperfine(argv: list[str], quiet: bool) -> int:
-    """Run hyperfine (its progress bar on the terminal); on Ctrl-C stop it, raise Interrupted."""
-    out = subprocess.DEVNULL if quiet else None
+def run_job(hyperfine: str, job: Job, run_dir: Path) -> dict:
+    """Time one process; its journal entry. Interrupted on Ctrl-C/SIGTERM (export removed)."""
+    metrics = run_dir / "metrics" / job.contender.name / f"seed-{job.seed}.jsonl"
+    before = set(_run_ids(metrics))
+    export = run_dir / job.export
+    started = now_iso()
     try:
-        proc = subprocess.Popen(argv, stdout=out)
+        proc = subprocess.Popen(
+            hyperfine_argv(hyperfine, job, run_dir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,  # hyperfine's "Ignoring non-zero exit code" is ours to say
+            text=True,
+            errors="replace",
+            start_new_session=True,  # the harness forwards signals itself, then waits
+        )
     except OSError as exc:
-        raise HarnessError(f"{argv[0]}: cannot run hyperfine: {exc.strerror}") from exc
+        raise HarnessError(f"{hyperfine}: cannot run hyperfine: {exc.strerror}") from exc
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        # hyperfine shares our process group and usually got the signal too; make sure.
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _, stderr = proc.communicate()
+        status = proc.returncode
+    except (KeyboardInterrupt, Interrupted):
+        _stop(proc)
+        export.unlink(missing_ok=True)  # the process in flight is lost, nothing else
         raise Interrupted from None
+    if not export.is_file():
+        said = " ".join(stderr.split())[-300:]
+        raise HarnessError(
+            f"{hyperfine}: exited with status {status} without writing {export}: {said}"
+        )
+    measured = parse_export(export).results[0].measurements
+    new = [r for r in _run_ids(metrics) if r not in before]
+    return {
+        "warmup": job.warmup,
+        "round": job.round,
+        "contender": job.contender.name,
+        "seed": job.seed,
+        "started_at": started,
+        "export": job.export,
+        "run_id": new[-1] if new else None,
+        "exit_code": measured[0].exit_code if measured else None,
+        "wall_seconds": measured[0].wall_seconds if measured else None,
+    }
 
 
-def _end_status(metrics: Path) -> str | None:
-    """The status of the last end event in a metrics file, if any."""
-    status = None
-    try:
-        lines = metrics.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return None
-    for line in lines:
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop hyperfine and the contender it runs (their own process group)."""
+    for sig, wait in ((signal.SIGINT, 5), (signal.SIGKILL, 5)):
         try:
-            event = json.loads(line)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def read_journal(run_dir: Path) -> list[dict[str, Any]]:
+    """measure.jsonl: one entry per finished process (a torn last line is ignored)."""
+    path = run_dir / JOURNAL
+    if not path.is_file():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(event, dict) and event.get("event") == "end":
-            status = event.get("status")
-    return status
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
 
 
-def reason(exit_code: int | None, end_status: str | None) -> str:
+def _append(run_dir: Path, entry: dict[str, Any]) -> None:
+    with (run_dir / JOURNAL).open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(entry) + "\n")
+
+
+# (journal, rounds done) -> (why stop: a code, "" to go on; the precision reached or None)
+StopRule = Callable[[list[dict[str, Any]], int], tuple[str, float | None]]
+
+
+def measure(
+    run_dir: Path,
+    log: Callable[[str], None] = print,
+    stop_rule: StopRule | None = None,
+) -> bool:
+    """Warm-ups, then rounds until the manifest's count (or stop_rule says stop).
+
+    Writes hyperfine/*.json, measure.jsonl, a merged hyperfine.json and outcome.json as it
+    goes. Returns True when every timed process exited 0; raises Interrupted on a stop.
+    """
+    manifest = read_manifest(run_dir)
+    hyperfine = str(manifest.hyperfine["path"])
+    for c in manifest.contenders:
+        (run_dir / "metrics" / c.name).mkdir(parents=True, exist_ok=True)
+        (run_dir / "models" / c.name).mkdir(parents=True, exist_ok=True)
+    (run_dir / EXPORTS).mkdir(exist_ok=True)
+    outcome = replace(read_outcome(run_dir), started=now_iso())
+    write_outcome(run_dir, outcome)
+    journal = read_journal(run_dir)
+    reason, rounds, reached = "", 0, None
+    try:
+        for w in range(1, manifest.warmup + 1):
+            for job in schedule(manifest, w, warmup=True):
+                _append(run_dir, run_job(hyperfine, job, run_dir))
+        while not reason:
+            rounds += 1
+            entries = []
+            for job in schedule(manifest, rounds, warmup=False):
+                entries.append(run_job(hyperfine, job, run_dir))
+                _append(run_dir, entries[-1])  # journaled at once: a stop keeps it
+            journal += entries
+            _merge(run_dir)
+            log(_round_line(rounds, entries))
+            write_outcome(run_dir, replace(outcome, rounds_done=rounds))
+            if stop_rule is not None:
+                reason, reached = stop_rule(journal, rounds)
+            elif rounds >= manifest.runs:
+                reason = "rounds"
+    except Interrupted:
+        _merge(run_dir)
+        write_outcome(
+            run_dir,
+            replace(outcome, rounds_done=rounds - 1, finished=now_iso(), interrupted=True),
+        )
+        raise
+    outcomes = failures(manifest, read_journal(run_dir), run_dir, log)
+    write_outcome(
+        run_dir,
+        replace(
+            outcome,
+            rounds_done=rounds,
+            stop_reason=reason,
+            precision_reached=reached,
+            outcomes=outcomes,
+        ),
+    )
+    return all(o.status == "ok" for o in outcomes.values())
+
+
+def _round_line(number: int, entries: list[dict[str, Any]]) -> str:
+    """`round 2: rust s1 2.31 s, python-numpy s1 3.40 s (exit 1), ...`"""
+    parts = []
+    for e in entries:
+        wall = "n/a" if e["wall_seconds"] is None else f"{e['wall_seconds']:.2f} s"
+        bad = "" if e["exit_code"] == 0 else f" (exit {e['exit_code']})"
+        parts.append(f"{e['contender']} s{e['seed']} {wall}{bad}")
+    return f"  round {number}: " + ", ".join(parts)
+
+
+def _merge(run_dir: Path) -> None:
+    """hyperfine.json: every timed process's export in one file, in the order they ran."""
+    files = [run_dir / e["export"] for e in read_journal(run_dir) if not e["warmup"]]
+    merge_exports([f for f in files if f.is_file()], run_dir / "hyperfine.json")
+
+
+def reason(exit_code: int | None, status: str | None) -> str:
     """Why a command failed, in words, from its exit status and its own end event."""
     if exit_code is None:
         return "crashed (no exit status recorded)"
     if exit_code < 0:
         return f"crashed (killed by signal {-exit_code})"
-    if exit_code == 1 and end_status != "max_epochs":
+    if exit_code == 1 and status != "max_epochs":
         return "crashed (exit 1 without a max_epochs end event)"
     return EXIT_REASONS.get(exit_code, f"crashed (exit {exit_code})")
 
 
-def rerun_failure(contender: dict[str, Any], seed: str, run_dir: Path) -> dict[str, Any]:
+def rerun_failure(contender: ContenderEntry, seed: str, run_dir: Path, codes: list) -> Failure:
     """Run one failing (contender, seed) again outside hyperfine; keep its stderr tail."""
+    argv = contender.argv if isinstance(contender.argv, list) else shlex.split(contender.argv)
     with tempfile.TemporaryDirectory(prefix="harness-rerun-") as scratch:
         metrics = Path(scratch) / "metrics.jsonl"
-        argv = [
-            a.replace("{seed}", seed)
-            for a in _redirect(contender["argv"], metrics, Path(scratch) / "model.safetensors")
-        ]
+        model = Path(scratch) / "model.safetensors"
+        argv = [a.replace("{seed}", seed) for a in _redirect(argv, metrics, model)]
         try:
             done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
             code, stderr = done.returncode, done.stderr
         except OSError as exc:
             code, stderr = 127, f"cannot run {argv[0]}: {exc.strerror}"
-        status = _end_status(metrics)
-    path = run_dir / "stderr" / contender["name"] / f"seed-{seed}.txt"
+        status = end_status(metrics)
+    path = run_dir / "stderr" / contender.name / f"seed-{seed}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stderr, encoding="utf-8")
     tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])
-    return {
-        "rerun_exit_code": code,
-        "reason": reason(code, status),
-        "stderr_tail": tail,
-        "stderr_file": str(path.relative_to(run_dir)),
-    }
+    return Failure(seed, codes, code, reason(code, status), tail, str(path.relative_to(run_dir)))
 
 
 def _redirect(argv: list[str], metrics: Path, model: Path) -> list[str]:
@@ -146,50 +300,21 @@ def _redirect(argv: list[str], metrics: Path, model: Path) -> list[str]:
     return out
 
 
-def outcomes(run: dict[str, Any], run_dir: Path, log: Callable[[str], None]) -> dict[str, Any]:
+def failures(
+    manifest: Manifest, journal: list[dict[str, Any]], run_dir: Path, log: Callable[[str], None]
+) -> dict[str, ContenderOutcome]:
     """Per contender: ok, or failed with each failing seed's exit codes and stderr tail."""
-    export_path = run_dir / "hyperfine.json"
-    if not export_path.exists():
-        return {c["name"]: {"status": "not measured"} for c in run["contenders"]}
-    export = parse_export(export_path)
-    by_name = {c["name"]: c for c in run["contenders"]}
-    result: dict[str, Any] = {name: {"status": "ok", "failures": []} for name in by_name}
-    for r in export.results:
-        codes = [m.exit_code for m in r.measurements]
-        if r.name not in by_name or all(code == 0 for code in codes):
+    result = {}
+    for c in manifest.contenders:
+        timed = [e for e in journal if e["contender"] == c.name and not e["warmup"]]
+        if not timed:
+            result[c.name] = ContenderOutcome("not measured")
             continue
-        seed = r.parameters.get("seed", "")
-        log(f"  {r.name} seed {seed}: exit codes {codes}; running it once more for its stderr")
-        failure = {"seed": seed, "exit_codes": codes}
-        failure.update(rerun_failure(by_name[r.name], seed, run_dir))
-        entry = result[r.name]
-        entry["status"] = "failed"
-        entry["failures"].append(failure)
-        # Summary fields the report shows: the first failure's tail, every reason.
-        entry.setdefault("stderr_tail", failure["stderr_tail"])
-        entry["exit_codes"] = sorted({*entry.get("exit_codes", []), *(c for c in codes if c)})
-        reasons = {f"seed {f['seed']}: {f['reason']}" for f in entry["failures"]}
-        entry["note"] = "; ".join(sorted(reasons))
-    measured = {r.name for r in export.results}
-    for name in by_name:
-        if name not in measured:
-            result[name] = {"status": "not measured"}
+        found = []
+        for seed in manifest.seeds:
+            codes = [e["exit_code"] for e in timed if e["seed"] == seed]
+            if codes and any(code != 0 for code in codes):
+                log(f"  {c.name} seed {seed}: exit codes {codes}; running it once more for stderr")
+                found.append(rerun_failure(c, str(seed), run_dir, codes))
+        result[c.name] = ContenderOutcome("failed" if found else "ok", found)
     return result
-
-
-def measure(run_dir: Path, quiet: bool = False, log: Callable[[str], None] = print) -> bool:
-    """Time every contender; update run.json; return True when every command exited 0."""
-    run = read_json(run_dir / "run.json")
-    _make_output_dirs(run, run_dir)
-    argv = hyperfine_argv(run, run_dir)
-    update_json(run_dir / "run.json", hyperfine_argv=argv)
-    try:
-        status = run_hyperfine(argv, quiet)
-    except Interrupted:
-        update_json(run_dir / "run.json", interrupted=True, finished=now_iso())
-        raise
-    if status != 0 and not (run_dir / "hyperfine.json").exists():
-        raise HarnessError(f"{argv[0]}: hyperfine exited with status {status} (see above)")
-    results = outcomes(run, run_dir, log)
-    update_json(run_dir / "run.json", outcomes=results)
-    return all(o.get("status") == "ok" for o in results.values())

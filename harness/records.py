@@ -231,7 +231,8 @@ class Outcome:
     parity_status: str = "skipped"  # passed, failed, skipped, pending
     outcomes: dict[str, ContenderOutcome] = field(default_factory=dict)
     rounds_done: int = 0
-    stop_reason: str = ""  # rounds: the requested count; precision: reached; time: budget spent
+    stop_reason: str = ""  # rounds (the count asked), precision (reached), time, max_rounds
+    precision_reached: float | None = None  # worst like-for-like CI half-width (--precision)
     noise: dict[str, Any] = field(default_factory=dict)  # harness.noise snapshots and load
 
 
@@ -275,6 +276,7 @@ def read_outcome(run_dir: Path) -> Outcome:
         outcomes=contenders,
         rounds_done=f.get("rounds_done", int, 0),
         stop_reason=f.get("stop_reason", str, ""),
+        precision_reached=f.get("precision_reached", (int, float), None),
         noise=f.get("noise", dict, {}),
     )
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from harness.contenders import Contender
-from harness.results import write_json
+from harness.records import write_json
 
 ABS_TOL = 1e-4  # per-element absolute tolerance after one step; scaled by sqrt(K)
 LOSS_REL_TOL = 1e-4  # per-step loss tolerance, relative to max(1, |loss|); scaled by sqrt(k)

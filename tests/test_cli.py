@@ -14,7 +14,7 @@ import pytest
 from conftest import FAKES_FILE, HYPERFINES, ROOT, run_args
 
 from harness.__main__ import COMMANDS, main
-from harness.results import read_json
+from harness.records import read_json
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, "data fetch"])
@@ -33,14 +33,21 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
         (["--threads", "0"], "error: --threads: expected positive integers"),
         (["--contenders", "cobol"], "error: --contenders: unknown contender 'cobol'"),
         (["--data-dir", "/nonexistent"], "error: /nonexistent: not a directory"),
+        (["--data-dir", ""], "error: .: missing train-images-idx3-ubyte"),
+        (["--dataset", "bogus"], 'error: unknown dataset "bogus"'),
+        (["--target", "5"], "error: --target: expected a number in (0, 1], got 5.0"),
+        (["--cpus", "7-9"], "error: --cpus: expected CPU numbers like 0,1 or 0-3"),
+        (["--max-time", "60"], "error: --max-time: only with --precision"),
     ],
 )
-def test_bad_run_flags_give_one_line_and_exit_2(
+def test_bad_run_flags_give_one_line_exit_2_and_create_nothing(
     tmp_path: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["run", "--out", str(tmp_path), "--quiet", *flags]) == 2
+    out = tmp_path / "results"
+    assert main(["run", "--out", str(out), "--quiet", *flags]) == 2
     err = capsys.readouterr().err
     assert err.startswith(message) and err.count("\n") == 1
+    assert not out.exists()  # no empty results folder, and `latest` untouched
 
 
 def test_a_run_with_a_failing_contender_reports_it_and_exits_1(
@@ -49,9 +56,9 @@ def test_a_run_with_a_failing_contender_reports_it_and_exits_1(
     argv = run_args(tmp_path, tiny_data, "fake-ok,fake-diverge", "--skip-parity")
     assert main([*argv, "--target", "0.01"]) == 1
     latest = tmp_path / "latest"
-    run = read_json(latest / "run.json")
-    assert run["outcomes"]["fake-diverge"]["status"] == "failed"
-    assert run["parity"]["status"] == "skipped" and run["finished"]
+    outcome = read_json(latest / "outcome.json")
+    assert outcome["outcomes"]["fake-diverge"]["status"] == "failed"
+    assert outcome["parity_status"] == "skipped" and outcome["started"]
     html = (latest / "report.html").read_text()
     assert "fake-diverge" in html and "training diverged" in html
 
@@ -112,8 +119,9 @@ def test_a_malformed_hyperfine_export_gives_one_line(
     assert "unknown hyperfine schema_version 9" in capsys.readouterr().err
 
 
-def test_ctrl_c_during_measure_keeps_the_partial_folder_and_report_renders_it(
-    tmp_path: Path, tiny_data: Path
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_measure_keeps_every_finished_run_and_report_renders_them(
+    tmp_path: Path, tiny_data: Path, sig: signal.Signals
 ) -> None:
     env = {**os.environ, "HARNESS_CONTENDERS_FILE": str(FAKES_FILE),
            "HYPERFINE": str(HYPERFINES["2.0"])}  # fmt: skip
@@ -122,17 +130,27 @@ def test_ctrl_c_during_measure_keeps_the_partial_folder_and_report_renders_it(
         [sys.executable, "-m", "harness", *argv, "--runs", "3"],
         cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    slow = tmp_path / "latest" / "metrics" / "fake-slow" / "seed-1.jsonl"
     deadline = time.monotonic() + 60
-    while not slow.exists() or slow.stat().st_size == 0:  # fake-ok is done, fake-slow started
+    # Wait until a round has finished and fake-slow runs again (its second timed process).
+    while len(list(tmp_path.glob("*/hyperfine/round-002-*"))) == 0:
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGINT)
+    if sig == signal.SIGINT:
+        os.killpg(proc.pid, sig)  # Ctrl-C at a terminal reaches the whole process group
+    else:
+        proc.send_signal(sig)  # SIGTERM from a supervisor reaches the harness alone
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted: partial results kept" in err
-    run_dir = (tmp_path / "latest").resolve()
-    assert read_json(run_dir / "run.json")["interrupted"] is True
+    assert not (tmp_path / "latest").exists()  # only a run with a report becomes latest
+    (run_dir,) = tmp_path.glob("*/hyperfine")
+    run_dir = run_dir.parent
+    sizes = [p.stat().st_size for p in sorted(run_dir.glob("metrics/*/*.jsonl"))]
+    time.sleep(2)  # hyperfine and the contender it ran were stopped with the harness
+    assert [p.stat().st_size for p in sorted(run_dir.glob("metrics/*/*.jsonl"))] == sizes
+    assert read_json(run_dir / "outcome.json")["interrupted"] is True
     assert main(["report", str(run_dir), "--quiet"]) == 0
+    runs = (run_dir / "tables" / "runs.csv").read_text().splitlines()
+    assert len(runs) >= 1 + 2  # the header and round 1's two processes: nothing finished lost
     assert "fake-ok" in (run_dir / "report.html").read_text()
 
 
@@ -140,3 +158,22 @@ def test_env_lists_tools_with_versions(capsys: pytest.CaptureFixture[str]) -> No
     main(["env"])
     out = capsys.readouterr().out
     assert "python" in out and "hyperfine" in out and "numpy" in out
+
+
+def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
+    tmp_path: Path, tiny_data: Path, hyperfine2: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert "HARNESS_CONTENDERS_FILE" not in os.environ
+    mine = tmp_path / "mine.json"  # a program of one's own: here the NumPy reference again
+    entry = {"name": "my-mlp", "implementation": "mine", "algorithm": "batched",
+             "program": ["{python}", "-m", "python_impl"]}  # fmt: skip
+    mine.write_text(json.dumps({"schema_version": 1, "contenders": [entry]}))
+    own = ["--contenders-file", str(mine)]
+    argv = run_args(tmp_path, tiny_data, "python-numpy,my-mlp", "--target", "0.01", *own)
+    assert main(argv) == 0
+    latest = tmp_path / "latest"
+    assert read_json(latest / "parity.json")["status"] == "passed"
+    assert "my-mlp" in (latest / "report.html").read_text()
+    verify = ["verify", "--data-dir", str(tiny_data), "--contenders", "python-numpy,my-mlp"]
+    assert main([*verify, *own]) == 0
+    assert "parity passed" in capsys.readouterr().out

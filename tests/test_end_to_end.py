@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.__main__ import main
-from harness.results import read_json
+from harness.records import read_json
 
 CONTENDERS = ("python-numpy", "rust", "rust-parallel")
 
@@ -23,9 +23,9 @@ def test_a_short_real_run_reports_every_contender(tmp_path: Path, hyperfine2: No
             "--quiet"]  # fmt: skip
     assert main(argv) == 0
     run_dir = tmp_path / "latest"
-    run = read_json(run_dir / "run.json")
-    assert run["parity"]["status"] == "passed"
-    assert {name: o["status"] for name, o in run["outcomes"].items()} == dict.fromkeys(
+    outcome = read_json(run_dir / "outcome.json")
+    assert outcome["parity_status"] == "passed"
+    assert {name: o["status"] for name, o in outcome["outcomes"].items()} == dict.fromkeys(
         CONTENDERS, "ok"
     )
     runs = pd.read_csv(run_dir / "tables" / "runs.csv")

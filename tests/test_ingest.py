@@ -10,6 +10,7 @@ import pytest
 
 from harness import ingest, measure, prepare
 from harness.errors import HarnessError
+from harness.stream import read_stream
 
 
 def _measured(tmp_path: Path, data: Path, names: list[str], runs: int, warmup: int) -> Path:
@@ -17,8 +18,8 @@ def _measured(tmp_path: Path, data: Path, names: list[str], runs: int, warmup: i
     options = prepare.RunOptions(
         data_dir=data, contenders=names, seeds=[1], runs=runs, warmup=warmup, target=0.01
     )
-    prepare.prepare(options, tmp_path, ["test"], log=lambda _: None)
-    measure.measure(tmp_path, quiet=True, log=lambda _: None)
+    prepare.prepare(prepare.plan(options), tmp_path, ["test"], log=lambda _: None)
+    measure.measure(tmp_path, log=lambda _: None)
     return tmp_path
 
 
@@ -30,7 +31,8 @@ def test_warmup_runs_are_skipped_and_timed_runs_paired_in_order(
     runs = pd.read_csv(run_dir / "tables" / "runs.csv")
     lines = (run_dir / "metrics" / "fake-ok" / "seed-1.jsonl").read_text().splitlines()
     run_ids = list(dict.fromkeys(json.loads(line)["run_id"] for line in lines))
-    assert list(runs["run_id"]) == run_ids[1:]  # the first run_id is hyperfine's warmup
+    assert list(runs["run_id"]) == run_ids[1:]  # the first run_id is the warm-up round's
+    assert list(runs["round"]) == [1, 2] and runs["started_at"].str.endswith("+00:00").all()
     assert list(runs["status"]) == ["reached_target", "reached_target"]
     startup = runs["wall_seconds"] - runs["metrics_wall_seconds"]
     assert runs["startup_seconds"].tolist() == pytest.approx(startup.tolist())
@@ -48,6 +50,9 @@ def test_a_count_mismatch_between_hyperfine_and_metrics_is_a_warning(
     first_id = json.loads(metrics.read_text().splitlines()[0])["run_id"]
     kept = [line for line in metrics.read_text().splitlines() if first_id not in line]
     metrics.write_text("\n".join(kept) + "\n")
+    warnings = ingest.ingest(run_dir)
+    assert any(f"no events of run {first_id} (round 1)" in w for w in warnings)
+    (run_dir / "measure.jsonl").unlink()  # a folder measured before rounds: paired in order
     warnings = ingest.ingest(run_dir)
     assert any("1 runs in the metrics file, expected 0 warmup + 2 timed" in w for w in warnings)
 
@@ -68,18 +73,18 @@ def test_a_malformed_metrics_line_names_the_file_and_line(tmp_path: Path) -> Non
     path = tmp_path / "seed-1.jsonl"
     path.write_text('{"event": "start", "run_id": "a"}\n{"event": "epo\n{"event": "end"}\n')
     with pytest.raises(HarnessError, match=r"seed-1.jsonl:2: not valid JSON \(column"):
-        ingest.read_metrics(path)
+        read_stream(path, strict=True)
 
 
 def test_an_unknown_metrics_event_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "seed-1.jsonl"
     path.write_text('{"event": "start", "run_id": "a"}\n{"event": "lap", "run_id": "a"}\n')
-    with pytest.raises(HarnessError, match=r'seed-1.jsonl:2: unknown metrics event "lap"'):
-        ingest.read_metrics(path)
+    with pytest.raises(HarnessError, match=r'seed-1.jsonl:2: unknown event "lap"'):
+        read_stream(path, strict=True)
 
 
 def test_a_partial_last_line_from_a_killed_process_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "seed-1.jsonl"
     path.write_text('{"event": "start", "run_id": "a"}\n{"event": "ep')
-    (run,) = ingest.read_metrics(path)
+    (run,) = read_stream(path, strict=True).processes
     assert run.start is not None and run.end is None

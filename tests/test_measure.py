@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import measure, prepare
-from harness.results import read_json
+from harness.records import ContenderEntry, Manifest, read_json
 
 
 def _prepared(tmp_path: Path, data: Path, names: list[str], runs: int = 1) -> Path:
@@ -15,35 +15,48 @@ def _prepared(tmp_path: Path, data: Path, names: list[str], runs: int = 1) -> Pa
     options = prepare.RunOptions(
         data_dir=data, contenders=names, seeds=[1], runs=runs, warmup=0, target=0.01
     )
-    prepare.prepare(options, tmp_path, ["test"], log=lambda _: None)
+    prepare.prepare(prepare.plan(options), tmp_path, ["test"], log=lambda _: None)
     return tmp_path
 
 
-def test_hyperfine_gets_one_name_per_benchmark_in_seed_major_order() -> None:
-    run = {
-        "hyperfine": {"path": "hyperfine"},
-        "seeds": [1, 2],
-        "runs": 3,
-        "warmup": 1,
-        "contenders": [
-            {"name": "a", "argv": ["prog", "--x", "/dir with space/seed-{seed}.jsonl"]},
-            {"name": "b", "argv": ["other"]},
-        ],
-    }
-    argv = measure.hyperfine_argv(run, Path("/out"))
+def _manifest(shuffle_seed: int) -> Manifest:
+    entries = [
+        ContenderEntry("a", ["prog", "--x", "/dir with space/seed-{seed}.jsonl"]),
+        ContenderEntry("b", ["other"]),
+    ]
+    return Manifest(entries, "a", "test", seeds=[1, 2], runs=3, shuffle_seed=shuffle_seed)
+
+
+def test_hyperfine_times_one_process_with_the_seed_as_its_parameter() -> None:
+    job = measure.Job(_manifest(0).contenders[0], seed=2, round=3, warmup=False)
+    argv = measure.hyperfine_argv("hyperfine", job, Path("/out"))
     assert argv[:3] == ["hyperfine", "-N", "--ignore-failure"]
-    assert argv[argv.index("-L") + 1 : argv.index("-L") + 3] == ["seed", "1,2"]
-    names = [argv[i + 1] for i, a in enumerate(argv) if a == "-n"]
-    assert names == ["a", "b", "a", "b"]  # hyperfine loops over parameters, then commands
-    assert argv[-2:] == ["prog --x '/dir with space/seed-{seed}.jsonl'", "other"]
+    assert argv[argv.index("--runs") + 1] == "1"
+    assert argv[argv.index("-L") + 1 : argv.index("-L") + 3] == ["seed", "2"]
+    assert argv[argv.index("-n") + 1] == "a"
+    assert argv[argv.index("--export-json") + 1] == "/out/hyperfine/round-003-a-seed-2.json"
+    assert argv[-1] == "prog --x '/dir with space/seed-{seed}.jsonl'"
+
+
+def test_each_round_runs_every_contender_and_seed_once_in_a_recorded_shuffled_order() -> None:
+    orders = []
+    for number in (1, 2, 3):
+        jobs = measure.schedule(_manifest(7), number, warmup=False)
+        assert sorted((j.contender.name, j.seed) for j in jobs) == [
+            ("a", 1), ("a", 2), ("b", 1), ("b", 2)
+        ]  # fmt: skip
+        orders.append([(j.contender.name, j.seed) for j in jobs])
+        again = measure.schedule(_manifest(7), number, warmup=False)
+        assert [(j.contender.name, j.seed) for j in again] == orders[-1]  # reproducible
+    assert len({tuple(o) for o in orders}) > 1  # shuffled per round
 
 
 def test_every_contender_is_timed_with_either_hyperfine_version(
     tmp_path: Path, tiny_data: Path, fakes: Path, any_hyperfine: str
 ) -> None:
     run_dir = _prepared(tmp_path, tiny_data, ["fake-ok", "fake-miss"], runs=2)
-    assert measure.measure(run_dir, quiet=True, log=lambda _: None) is False
-    run = read_json(run_dir / "run.json")
+    assert measure.measure(run_dir, log=lambda _: None) is False
+    run = read_json(run_dir / "outcome.json")
     assert run["outcomes"]["fake-ok"]["status"] == "ok"
     miss = run["outcomes"]["fake-miss"]
     assert miss["status"] == "failed" and miss["failures"][0]["exit_codes"] == [1, 1]
@@ -73,8 +86,8 @@ def test_a_failing_contender_is_marked_failed_with_its_exit_code_and_stderr_tail
     stderr_says: str,
 ) -> None:
     run_dir = _prepared(tmp_path, tiny_data, ["fake-ok", fake])
-    assert measure.measure(run_dir, quiet=True, log=lambda _: None) is False
-    outcomes = read_json(run_dir / "run.json")["outcomes"]
+    assert measure.measure(run_dir, log=lambda _: None) is False
+    outcomes = read_json(run_dir / "outcome.json")["outcomes"]
     assert outcomes["fake-ok"]["status"] == "ok"
     (failure,) = outcomes[fake]["failures"]
     if code is not None:
@@ -88,6 +101,6 @@ def test_a_rerun_for_stderr_does_not_touch_the_timed_metrics(
     tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
 ) -> None:
     run_dir = _prepared(tmp_path, tiny_data, ["fake-miss"], runs=2)
-    measure.measure(run_dir, quiet=True, log=lambda _: None)
+    measure.measure(run_dir, log=lambda _: None)
     metrics = (run_dir / "metrics" / "fake-miss" / "seed-1.jsonl").read_text()
     assert metrics.count('"event": "start"') == 2  # the two timed runs, not the re-run

@@ -12,7 +12,8 @@ from safetensors.numpy import load_file
 
 from harness import contenders, prepare
 from harness.errors import HarnessError
-from harness.results import new_results_dir, read_json, update_latest
+from harness.records import read_json
+from harness.results import new_results_dir, update_latest
 
 NOON = datetime(2026, 1, 2, 12, 0, 0)
 
@@ -40,7 +41,9 @@ def test_latest_is_a_relative_link_to_the_newest_folder(tmp_path: Path) -> None:
 def test_a_harness_json_file_with_another_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     path.write_text('{"schema_version": 7}')
-    with pytest.raises(HarnessError, match=r"run.json: unknown schema_version 7, expected 1"):
+    with pytest.raises(
+        HarnessError, match=r"run.json: schema_version 7 is not one this harness reads \(1, 2\)"
+    ):
         read_json(path)
 
 
@@ -50,7 +53,9 @@ def test_prepare_writes_spec_inits_env_and_run_json(
     options = prepare.RunOptions(
         data_dir=tiny_data, contenders=["fake-ok"], seeds=[1, 5], target=0.5, max_epochs=4
     )
-    run = prepare.prepare(options, tmp_path, ["python -m harness", "run"], log=lambda _: None)
+    run = prepare.prepare(
+        prepare.plan(options), tmp_path, ["python -m harness", "run"], log=lambda _: None
+    )
     spec = json.loads((tmp_path / "spec.json").read_text())
     assert spec["dataset"]["dir"] == str(tiny_data.resolve())
     assert (spec["target_accuracy"], spec["max_epochs"]) == (0.5, 4)
@@ -61,18 +66,20 @@ def test_prepare_writes_spec_inits_env_and_run_json(
     assert read_json(tmp_path / "env.json")["logical_cores"] >= 1
     stored = read_json(tmp_path / "run.json")
     assert stored["seeds"] == [1, 5] and stored["reference"] == "fake-ok"
-    assert "{seed}" in " ".join(run["contenders"][0]["argv"])
-    assert stored["parity"] == {"status": "pending"}
+    assert "{seed}" in " ".join(run.contenders[0].argv)
+    assert stored["parity_steps"] == 3 and stored["shuffle_seed"] == run.shuffle_seed
+    floor = stored["floor"]
+    assert floor["train_flops_per_epoch"] > 0 and floor["sgemm_gflops"]["1"] > 0
 
 
 def test_python_torch_is_skipped_with_a_note_when_torch_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(prepare, "torch_available", lambda: False)
+    monkeypatch.setattr(prepare, "importable", lambda module: module != "torch")
     options = prepare.RunOptions(contenders=["python-numpy", "python-torch"])
     chosen, notes = prepare.choose_contenders(options)
     assert [c.name for c in chosen] == ["python-numpy"]
-    assert "python-torch skipped: PyTorch is not installed" in notes[0]
+    assert "python-torch skipped: Python module torch is not installed" in notes[0]
 
 
 def test_a_thread_list_sweeps_the_parallel_contenders() -> None:
