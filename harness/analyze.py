@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from harness import fairness, pairing, stats
+from harness.noise import slow_rounds
 from harness.records import (
     Manifest,
     Outcome,
@@ -46,6 +47,7 @@ class AnalysisConfig(stats.StatsConfig):
     sweep_span: float = 0.10  # the sweep covers [target - span, target]
     rounding_margin: float = 0.005  # accuracy this close to the target counts as a rounding tie
     busy_share: float = 0.10  # other processes using more than this share of a core: warn
+    slow_round_factor: float = 1.10  # a round where every contender took > 1.10x its median
 
 
 def median_split(ok: pd.DataFrame) -> dict[str, float] | None:
@@ -174,7 +176,8 @@ def noise(ok: pd.DataFrame, outcome: Outcome, cfg: AnalysisConfig) -> dict[str, 
         "load_before": outcome.noise.get("load_before"),
         "load_after": outcome.noise.get("load_after"),
         "governor": outcome.noise.get("governor"),
-        "slow_rounds": stats.slow_rounds(times, cfg.slow_round_factor),
+        "note": outcome.noise.get("note"),
+        "slow_rounds": slow_rounds(times, cfg.slow_round_factor),
         "slow_round_factor": cfg.slow_round_factor,
     }
 

@@ -51,7 +51,6 @@ class StatsConfig:
     unstable_cv: float = 0.10  # pyperf-style note when stddev >= 10 % of the mean
     iqr_factor: float = 1.5  # Tukey fences for outliers: beyond 1.5 IQR from the quartiles
     min_runs: int = 10  # fewer timed runs than this gives a "few runs" note
-    slow_round_factor: float = 1.10  # a round where every contender took > 1.10x its median
 
     @property
     def confidence(self) -> float:
@@ -232,22 +231,3 @@ def precision(test: RatioTest | dict[str, Any]) -> float | None:
     if low is None or high is None or low <= 0:
         return None
     return math.sqrt(high / low) - 1.0
-
-
-def slow_rounds(times: dict[str, dict[int, float]], factor: float = 1.10) -> list[int]:
-    """Rounds in which every contender with data took more than `factor` x its own median.
-
-    times: contender -> round -> time (its median over the seeds of that round). A machine-wide
-    slow spell shows as such a round; one slow contender does not. Needs at least two
-    contenders in the round and three rounds in all, else nothing is flagged.
-    """
-    rounds = sorted({r for per_round in times.values() for r in per_round})
-    if len(times) < 2 or len(rounds) < 3:
-        return []
-    medians = {name: float(np.median(list(t.values()))) for name, t in times.items() if t}
-    flagged = []
-    for r in rounds:
-        present = [name for name, t in times.items() if r in t]
-        if len(present) >= 2 and all(times[n][r] > factor * medians[n] for n in present):
-            flagged.append(r)
-    return flagged

@@ -282,6 +282,9 @@ def precision(analysis: dict[str, Any]) -> str | None:
     if m.get("stop_reason") == "time":
         aim = f" (aim {wanted})" if wanted else ""
         return f"Time budget spent after {rounds}; precision reached {got}{aim}."
+    if m.get("stop_reason") == "max_rounds":
+        aim = f" (aim {wanted})" if wanted else ""
+        return f"Stopped at the round limit after {rounds}; precision reached {got}{aim}."
     if m.get("stop_reason") == "rounds":
         return f"{rounds} as requested; precision reached {got}."
     if reached is not None:

@@ -13,7 +13,6 @@ from harness.stats import (
     median_ci,
     precision,
     ratio_test,
-    slow_rounds,
     verdict,
 )
 
@@ -113,12 +112,3 @@ def test_instability_notes_are_codes_with_their_numbers():
 def test_precision_is_the_relative_half_width_of_the_ci():
     assert precision({"ci_low": 1.0 / 1.05, "ci_high": 1.05}) == pytest.approx(0.05)
     assert precision({"ci_low": None, "ci_high": None}) is None
-
-
-def test_a_round_where_every_contender_is_slow_is_flagged_but_one_slow_contender_is_not():
-    times = {
-        "a": {1: 1.0, 2: 1.0, 3: 1.3, 4: 1.0, 5: 1.25},
-        "b": {1: 2.0, 2: 2.5, 3: 2.6, 4: 2.0, 5: 2.0},
-    }
-    assert slow_rounds(times) == [3]
-    assert slow_rounds({"a": times["a"]}) == []
