@@ -50,20 +50,6 @@ class AnalysisConfig(stats.StatsConfig):
     slow_round_factor: float = 1.10  # a round where every contender took > 1.10x its median
 
 
-def median_split(ok: pd.DataFrame) -> dict[str, float] | None:
-    """The parts of the median run (the mean of the two middle runs for an even count).
-
-    The parts add up to that run's wall time, so the split adds up to the median wall time.
-    """
-    complete = ok.dropna(subset=["wall_seconds", *pairing.PARTS]).sort_values("wall_seconds")
-    n = len(complete)
-    if not n:
-        return None
-    middle = complete.iloc[[(n - 1) // 2, n // 2]]
-    split = {part: float(middle[part].mean()) for part in pairing.PARTS}
-    return {**split, "total": float(middle["wall_seconds"].mean())}
-
-
 def summarize(
     name: str, frame: pd.DataFrame, info: dict[str, Any], folder: dict[str, Any]
 ) -> dict[str, Any]:
@@ -74,7 +60,7 @@ def summarize(
     timed = ok if len(ok) else valid
     wall = stats.finite(timed["wall_seconds"])
     spe = stats.describe(stats.finite(ok["seconds_per_epoch"]), cfg.confidence)
-    split = median_split(ok)
+    split = pairing.median_split(ok)
     result = outcome.outcomes.get(name)
     notes = stats.instability(wall, cfg)
     if len(valid) and not len(ok):
@@ -182,6 +168,17 @@ def noise(ok: pd.DataFrame, outcome: Outcome, cfg: AnalysisConfig) -> dict[str, 
     }
 
 
+def blas_name(floor: dict[str, Any]) -> str | None:
+    """The BLAS the sgemm rate was measured with: `blas`, else prepare's per-thread details."""
+    if floor.get("blas"):
+        return str(floor["blas"])
+    first = next(iter((floor.get("sgemm") or {}).values()), None)
+    if not isinstance(first, dict) or not first.get("blas_api"):
+        return None
+    arch = f" ({first['blas_architecture']})" if first.get("blas_architecture") else ""
+    return f"{first['blas_api']} {first.get('blas_version', '')}".strip() + arch
+
+
 def read_folder(run_dir: Path, cfg: AnalysisConfig) -> dict[str, Any]:
     """Everything analyze reads, typed: manifest, outcome, the tables, parity.json."""
     tables = run_dir / "tables"
@@ -261,7 +258,10 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
             "evaluator": fairness.evaluator_rows(folder["evaluator"]),
         },
         "thread_scaling": thread_scaling(list(summaries.values())),
-        "floor": {k: manifest.floor.get(k) for k in ("blas", "sgemm_gflops")},
+        "floor": {
+            "blas": blas_name(manifest.floor),
+            "sgemm_gflops": manifest.floor.get("sgemm_gflops"),
+        },
         "noise": noise(valid[valid["ok"]], outcome, cfg),
         "measuring": {
             "interrupted": outcome.interrupted,

@@ -54,6 +54,20 @@ def load_runs(run_dir: Path) -> pd.DataFrame:
     return runs
 
 
+def median_split(ok: pd.DataFrame) -> dict[str, float] | None:
+    """The parts of the median run (the mean of the two middle runs for an even count).
+
+    The parts add up to that run's wall time, so the split adds up to the median wall time.
+    """
+    complete = ok.dropna(subset=["wall_seconds", *PARTS]).sort_values("wall_seconds")
+    n = len(complete)
+    if not n:
+        return None
+    middle = complete.iloc[[(n - 1) // 2, n // 2]]
+    split = {part: float(middle[part].mean()) for part in PARTS}
+    return {**split, "total": float(middle["wall_seconds"].mean())}
+
+
 def pair(ref: pd.DataFrame, other: pd.DataFrame, column: str) -> tuple[Any, Any, str]:
     """Paired arrays by (seed, round), else (seed, run_index); else two independent samples."""
     for keys in (["seed", "round"], ["seed", "run_index"]):

@@ -211,6 +211,7 @@ def context(run_dir: Path) -> dict[str, Any]:
         "method": wording.method(a),
         "precision": wording.precision(a),
         "noise_lines": wording.noise(a),
+        "floor_notes": wording.floor_notes(a),
         "labels": wording.labels(a),
         "rows": rows,
         "names": [r["name"] for r in rows],

@@ -206,7 +206,8 @@ def why(cmp: dict[str, Any], analysis: dict[str, Any]) -> str | None:
         f"{abs(saved[p]):.2f} s {'less' if saved[p] > 0 else 'more'} {PART_WORDS[p]}" for p in parts
     ]
     mine, ref = rows[cmp["contender"]], rows[cmp["reference"]]
-    if mine.get("sgemm_fraction") is not None and ref.get("sgemm_fraction") is not None:
+    fractions = [mine.get("sgemm_fraction"), ref.get("sgemm_fraction")]
+    if all(f is not None and f <= 1 for f in fractions):  # above 1: see floor_notes
         clauses.append(
             f"training at {pct(mine['sgemm_fraction'])} vs {pct(ref['sgemm_fraction'])} of "
             "this machine's sgemm rate"
@@ -314,6 +315,23 @@ def noise(analysis: dict[str, Any]) -> list[str]:
             "spell); paired ratios cancel it, single times do not."
         )
     return lines
+
+
+def floor_notes(analysis: dict[str, Any]) -> list[str]:
+    """A training rate above the sgemm rate measured for its thread count, said plainly."""
+    above = [
+        f"{c['name']} ({pct(c['sgemm_fraction'])})"
+        for c in analysis["contenders"]
+        if c.get("sgemm_fraction") is not None and c["sgemm_fraction"] > 1
+    ]
+    if not above:
+        return []
+    return [
+        f"Training faster than the sgemm rate prepare measured at the same thread count: "
+        f"{', '.join(above)}. That rate was measured once, before the rounds; a much lower "
+        "rate at more threads than one usually means the BLAS threads were starved by other "
+        "load at that moment, so read those fractions with care."
+    ]
 
 
 def load_text(load: Any) -> str:

@@ -132,3 +132,15 @@ def test_the_headline_without_a_same_thread_reference_points_to_the_cross_thread
     folder = write_results(tmp_path / "run", FakeRun(contenders=(DEFAULT_CONTENDERS[0], two)))
     analyze(folder)
     assert "cross-thread table" in wording.headline(read_analysis(folder))
+
+
+def test_a_fraction_above_the_measured_sgemm_rate_is_pointed_out(analysis):
+    assert wording.floor_notes(analysis) == []
+    rows = [
+        dict(c, sgemm_fraction=2.98) if c["name"] == "rust" else c for c in analysis["contenders"]
+    ]
+    (note,) = wording.floor_notes({**analysis, "contenders": rows})
+    assert (
+        note.startswith("Training faster than the sgemm rate prepare measured")
+        and "rust (298 %)" in note
+    )
