@@ -4,6 +4,10 @@ Choices CONTRACT.md leaves open, made here (the Rust binary must make the same o
 - JSON that is not UTF-8, or uses NaN/Infinity or a number beyond float64, is "not valid JSON"
   at the offending spot. Positions follow serde_json for common errors; where the two parsers
   locate an error differently (a misspelt literal such as `tru`), the column differs.
+- Numbers are read as serde_json reads them: an integer literal in [-2^63, 2^64) is an integer;
+  any other number (and `-0`) is a float64, correctly rounded; arrays and objects nest at most
+  127 deep (serde_json's recursion limit: the 128th opening bracket is "not valid JSON").
+- The network must have fewer than 2^31 weights and biases in all (MAX_ELEMENTS).
 - An object whose allowed keys depend on its ``kind`` (hidden_activation, init) is checked
   against the keys of its kind when ``kind`` is valid, else against the keys of all kinds.
 - A value of the wrong JSON type for an object field says ``expected an object, got <v>``.
@@ -12,6 +16,7 @@ Choices CONTRACT.md leaves open, made here (the Rust binary must make the same o
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -40,6 +45,10 @@ TOP_KEYS = (
 )
 OUTPUTS = ("softmax_cross_entropy", "sigmoid_mse")
 SEED_LIMIT = 2**63
+MAX_ELEMENTS = 2**31  # bound on a network's parameters, and on one pass's activations
+MAX_DEPTH = 128  # serde_json's recursion limit: the 128th nested [ or { is an error
+INT_RANGE = range(-(2**63), 2**64)  # JSON integers serde_json keeps as integers (i64 or u64)
+_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)  # strings, brackets
 
 
 @dataclass(frozen=True)
@@ -196,10 +205,38 @@ def _parse_json(path: str, raw: bytes) -> Any:
             raise invalid(text, found.end() - 1 if found else 0)
         return value
 
-    try:
-        return json.loads(text, parse_constant=reject_constant, parse_float=parse_float)
-    except json.JSONDecodeError as e:  # an unterminated string is an early end for serde_json
-        raise invalid(text, len(text) if e.msg.startswith("Unterminated") else e.pos) from None
+    def parse_int(literal: str) -> int | float:  # beyond 64 bits, or -0: a float, as serde_json
+        if len(literal) <= 21 and literal != "-0" and (value := int(literal)) in INT_RANGE:
+            return value
+        return parse_float(literal)
+
+    def parse(part: str) -> Any:
+        try:
+            return json.loads(
+                part, parse_constant=reject_constant, parse_float=parse_float, parse_int=parse_int
+            )
+        except json.JSONDecodeError as e:  # an unterminated string is an early end for serde_json
+            raise invalid(text, len(text) if e.msg.startswith("Unterminated") else e.pos) from None
+
+    deep = _too_deep(text)
+    if deep is None:
+        return parse(text)
+    parse(text[:deep])  # a syntax error before the bracket is found first, as serde_json does
+    raise invalid(text, deep)
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset of the first [ or { (outside strings) nested MAX_DEPTH deep, else None."""
+    depth = 0
+    for found in _NESTING.finditer(text):
+        bracket = found.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth == MAX_DEPTH:
+                return found.start()
+        elif bracket in ("]", "}"):
+            depth -= 1
+    return None
 
 
 def load_spec(path: Path | str) -> Spec:
@@ -228,6 +265,8 @@ def load_spec(path: Path | str) -> Spec:
     if layers[-1] != NUM_CLASSES:
         last = f"layers[{len(layers) - 1}]"
         raise c.bad(last, f"{NUM_CLASSES} (one output per digit class)", layers[-1])
+    if sum(n_out * (n_in + 1) for n_in, n_out in itertools.pairwise(layers)) >= MAX_ELEMENTS:
+        raise c.bad("layers", "fewer than 2^31 weights and biases in all", layers)
 
     activation = _hidden_activation(c, doc["hidden_activation"])
     output = c.choice(doc["output"], "output", OUTPUTS)

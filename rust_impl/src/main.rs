@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use mlp::data::Dataset;
-use mlp::error::Error;
+use mlp::error::{without_os_error, Error};
 use mlp::metrics::Metrics;
 use mlp::model::Mlp;
 use mlp::spec::{Init, Spec};
@@ -40,9 +40,14 @@ struct TrainArgs {
     /// One matrix product per layer per batch, or one sample at a time.
     #[arg(long, value_enum, default_value_t = Algorithm::Batched)]
     algorithm: Algorithm,
-    /// Compute threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
+    /// Compute threads, 1-1024.
+    #[arg(
+        long,
+        default_value = "1",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    threads: String,
     /// Append JSON Lines metrics to this file.
     #[arg(long, value_name = "FILE.jsonl")]
     metrics_out: Option<PathBuf>,
@@ -50,19 +55,70 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE.safetensors")]
     save_model: Option<PathBuf>,
     /// Stop after K optimizer steps, ignoring the target.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
-    max_steps: Option<u64>,
+    #[arg(long, value_name = "K", allow_hyphen_values = true)]
+    max_steps: Option<String>,
+}
+
+/// The most compute threads `--threads` accepts.
+const MAX_THREADS: u64 = 1024;
+
+/// An integer flag's value: ASCII digits for a number in [1, largest], else `BadFlag`.
+fn flag_int(
+    flag: &'static str,
+    text: &str,
+    largest: u64,
+    rule: &'static str,
+) -> Result<u64, Error> {
+    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    match text.parse::<u64>() {
+        Ok(n) if digits && (1..=largest).contains(&n) => Ok(n),
+        _ => Err(Error::BadFlag {
+            flag,
+            rule,
+            got: serde_json::to_string(text).unwrap_or_default(),
+        }),
+    }
+}
+
+/// On SIGINT or SIGTERM: one line, then exit 128 + the signal's number. Each metrics line is
+/// one write, flushed, so the stream holds whole lines only.
+fn exit_on_signals() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            eprintln!("error: interrupted by {name}");
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 /// Runs `train` and returns the exit status.
 fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
+    let rule = "an integer in [1, 1024]";
+    let threads = flag_int("--threads", &args.threads, MAX_THREADS, rule)? as usize;
+    let max_steps = match &args.max_steps {
+        Some(k) => Some(flag_int(
+            "--max-steps",
+            k,
+            i64::MAX as u64,
+            "an integer in [1, 2^63)",
+        )?),
+        None => None,
+    };
     let spec = Spec::load(&args.spec)?;
     // --init overrides the spec's init.
     let init = match &args.init {
         Some(path) => Init::File(path.clone()),
         None => spec.init.clone(),
     };
-    let threads = args.threads as usize;
     let mut metrics = Metrics::open(args.metrics_out.as_deref())?;
     metrics.emit(
         "start",
@@ -74,18 +130,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
 
     let clock = Instant::now();
     let data = Dataset::load(&spec.dataset_dir)?;
-    let pixels = data.rows * data.cols;
-    if spec.layers[0] != pixels {
-        return Err(Error::BadValue {
-            path: spec.path.display().to_string(),
-            field: "layers[0]".into(),
-            rule: format!(
-                "{pixels} (the {}x{} pixels of each image)",
-                data.rows, data.cols
-            ),
-            got: spec.layers[0].to_string(),
-        });
-    }
+    spec.check_against_data(&data)?;
     metrics.emit(
         "data",
         json!({"load_seconds": clock.elapsed().as_secs_f64(), "train_samples": data.train.labels.len(),
@@ -102,12 +147,12 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
         .build()
         .map_err(|e| Error::Threads {
             threads,
-            reason: e.to_string(),
+            reason: without_os_error(&e.to_string()),
         })?;
     let opts = Options {
         algorithm: args.algorithm,
         threads,
-        max_steps: args.max_steps.map(|k| k as usize),
+        max_steps: max_steps.map(|k| k as usize),
     };
     let status = pool.install(|| train(&mut model, &data, &spec, opts, &mut metrics, started))?;
     if let Some(path) = &args.save_model {
@@ -118,6 +163,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    exit_on_signals();
     let Command::Train(args) = Cli::parse().command;
     match run(args, started) {
         Ok(code) => ExitCode::from(code as u8),
