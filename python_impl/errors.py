@@ -1,6 +1,5 @@
 """The two failures the CLI reports as one stderr line: bad input (exit 2), divergence (exit 3)."""
 
-
 EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
 
 
