@@ -25,6 +25,11 @@ DEFAULT_SPEC = json.loads((ROOT / "harness" / "specs" / "mnist-mini.json").read_
 
 @pytest.fixture(scope="module")
 def programs() -> dict[str, list[str]]:
+    """The two contender command lines (the Rust binary built)."""
+    return contender_commands()
+
+
+def contender_commands() -> dict[str, list[str]]:
     """The two contender command lines; builds the Rust binary (cargo caches the build)."""
     if shutil.which("cargo") is None:
         pytest.skip("cargo is not installed")
