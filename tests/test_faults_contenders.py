@@ -191,6 +191,9 @@ def case(name: str, tmp: Path) -> tuple[list[str], str]:
         flag, value, rule = flags[name]
         line = f'{flag}: expected {rule}, got "{value}"'
         return ["--spec", str(write_spec(tmp)), flag, value], line
+    if name == "--threads given twice, the last 0":
+        line = '--threads: expected an integer in [1, 1024], got "0"'
+        return ["--spec", str(write_spec(tmp)), "--threads", "2", "--threads", "0"], line
     if name == "metrics file on a full disk":
         line = "/dev/full: cannot write metrics file: No space left on device"
         return ["--spec", str(write_spec(tmp)), "--metrics-out", "/dev/full"], line
@@ -229,6 +232,7 @@ CASES = [
     "--threads abc",
     "--max-steps 2^63",
     "--max-steps -1",
+    "--threads given twice, the last 0",
     "metrics file on a full disk",
     "model file on a full disk",
     "metrics path that is a directory",

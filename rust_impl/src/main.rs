@@ -29,7 +29,9 @@ enum Command {
     Train(TrainArgs),
 }
 
+// A flag given twice takes its last value, as in the NumPy reference's argparse.
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 struct TrainArgs {
     /// The spec (JSON) defining the model, data and training.
     #[arg(long, value_name = "SPEC.json")]
