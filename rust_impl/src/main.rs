@@ -15,6 +15,8 @@ use mlp::spec::{Init, Spec};
 use mlp::train::{describe_init, train, Algorithm, Options};
 use mlp::{linalg, modelfile};
 
+mod flags;
+
 /// Train a multilayer perceptron on MNIST-format digits, as the benchmark's Rust contender.
 #[derive(Parser)]
 #[command(name = "mlp", version)]
@@ -61,60 +63,9 @@ struct TrainArgs {
     max_steps: Option<String>,
 }
 
-/// The most compute threads `--threads` accepts.
-const MAX_THREADS: u64 = 1024;
-
-/// An integer flag's value: ASCII digits for a number in [1, largest], else `BadFlag`.
-fn flag_int(
-    flag: &'static str,
-    text: &str,
-    largest: u64,
-    rule: &'static str,
-) -> Result<u64, Error> {
-    let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-    match text.parse::<u64>() {
-        Ok(n) if digits && (1..=largest).contains(&n) => Ok(n),
-        _ => Err(Error::BadFlag {
-            flag,
-            rule,
-            got: serde_json::to_string(text).unwrap_or_default(),
-        }),
-    }
-}
-
-/// On SIGINT or SIGTERM: one line, then exit 128 + the signal's number. Each metrics line is
-/// one write, flushed, so the stream holds whole lines only.
-fn exit_on_signals() {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        if let Some(signal) = signals.forever().next() {
-            let name = if signal == SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            };
-            eprintln!("error: interrupted by {name}");
-            std::process::exit(128 + signal);
-        }
-    });
-}
-
 /// Runs `train` and returns the exit status.
 fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
-    let rule = "an integer in [1, 1024]";
-    let threads = flag_int("--threads", &args.threads, MAX_THREADS, rule)? as usize;
-    let max_steps = match &args.max_steps {
-        Some(k) => Some(flag_int(
-            "--max-steps",
-            k,
-            i64::MAX as u64,
-            "an integer in [1, 2^63)",
-        )?),
-        None => None,
-    };
+    let (threads, max_steps) = flags::counts(&args.threads, args.max_steps.as_deref())?;
     let spec = Spec::load(&args.spec)?;
     // --init overrides the spec's init.
     let init = match &args.init {
@@ -154,7 +105,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
     let opts = Options {
         algorithm: args.algorithm,
         threads,
-        max_steps: max_steps.map(|k| k as usize),
+        max_steps,
     };
     let status = pool.install(|| train(&mut model, &data, &spec, opts, &mut metrics, started))?;
     if let Some(path) = &args.save_model {
@@ -165,7 +116,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    exit_on_signals();
+    flags::exit_on_signals();
     let Command::Train(args) = Cli::parse().command;
     match run(args, started) {
         Ok(code) => ExitCode::from(code as u8),
