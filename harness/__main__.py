@@ -231,9 +231,11 @@ def parser() -> argparse.ArgumentParser:
     _contenders_file(run)
     run.add_argument("--seeds", default="1,2,3", help="shared initial models (default 1,2,3)")
     run.add_argument(
-        "--runs", default="3", help="timed rounds; each runs every contender and seed once (3)"
+        "--runs", default="2", help="timed rounds; each runs every contender and seed once (2)"
     )
-    run.add_argument("--warmup", default="1", help="untimed rounds before those (1)")
+    run.add_argument(
+        "--warmup", default="1", help="untimed rounds before those, each contender once (1)"
+    )
     run.add_argument(
         "--precision",
         type=_fraction,
