@@ -1,23 +1,101 @@
 //! The matrix product used everywhere, called on nalgebra's column-major buffers with explicit
 //! strides, so transposes cost nothing and results are written in place.
 //!
-//! Kernel choice, measured on the 2-core AVX2 machine (`cargo bench --bench gemm` for the
-//! products alone, `benchmarks/epoch_times.py` for whole epochs): matrixmultiply (nalgebra's
-//! own kernel) gives the faster 1-thread epoch on the large products (256x784x512), by about
-//! 6 % more with its k-blocking set to 784 (`.cargo/config.toml`: one k-block for the 784
-//! inputs instead of 256+256+256+16); the `gemm` crate (faer's kernels, runtime SIMD dispatch)
-//! is faster on the thin ones (10 rows) and with several threads. Splitting the output's
-//! columns over threads, each running matrixmultiply, was tried and measured slower on 2
-//! threads than the gemm crate's own threading.
+//! MEASUREMENTS
+//!
+//! Two libraries: matrixmultiply 0.3 (nalgebra's own) and the `gemm` crate 0.19 (faer's
+//! kernels), both dispatching on the CPU's features at run time; neither needs
+//! `target-cpu=native`, so one binary runs on any x86-64 (or AArch64) machine.
+
+use std::cell::Cell;
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
-/// Name of the product kernel, reported in the metrics start event.
-pub const KERNEL: &str =
-    "matrixmultiply 0.3 sgemm, kc 784 mc 128 (1 thread, all dims >= 64), else gemm 0.18 (faer)";
+thread_local! {
+    static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
+}
 
-/// Smallest m, n and k for which a single-threaded product goes to matrixmultiply.
-const LARGE: usize = 64;
+/// Whether this thread is inside a product kernel. Both libraries allocate packing scratch on
+/// every call (matrixmultiply one buffer, the gemm crate up to three); this lets an allocation
+/// counter tell those apart from the training loop's own allocations (there are none).
+pub fn in_kernel() -> bool {
+    IN_KERNEL.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Marks the calling thread as inside a kernel until dropped.
+struct KernelCall;
+
+impl KernelCall {
+    fn enter() -> Self {
+        IN_KERNEL.with(|f| f.set(true));
+        KernelCall
+    }
+}
+
+impl Drop for KernelCall {
+    fn drop(&mut self) {
+        IN_KERNEL.with(|f| f.set(false));
+    }
+}
+
+/// The library that computes the products of at least [`LARGE`] rows, columns and depth on one
+/// thread (thin products, and products split over threads by the library, always use `gemm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// matrixmultiply 0.3, cache blocking kc 784 / mc 128 (`.cargo/config.toml`).
+    MatrixMultiply,
+    /// The `gemm` crate 0.19 (faer's kernels).
+    Gemm,
+}
+
+/// Smallest m, n and k for which a single-threaded product goes to the chosen [`Kernel`].
+pub const LARGE: usize = 64;
+
+impl Kernel {
+    /// The faster library on this CPU, from its features (see the module's measurements).
+    pub fn detect() -> Kernel {
+        if simd() == "AVX-512" {
+            Kernel::Gemm
+        } else {
+            Kernel::MatrixMultiply
+        }
+    }
+
+    /// What the metrics' "gemm" field says: library, SIMD level, and the rule for thin products.
+    pub fn describe(self) -> String {
+        let lib = match self {
+            Kernel::MatrixMultiply => "matrixmultiply 0.3 sgemm (kc 784, mc 128)",
+            Kernel::Gemm => "gemm 0.19 (faer)",
+        };
+        format!(
+            "{lib}, {} kernels chosen at run time; products under {LARGE} rows, columns or depth: gemm 0.19",
+            simd()
+        )
+    }
+}
+
+/// The widest SIMD instruction set both libraries use on this CPU.
+pub fn simd() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "AVX2+FMA";
+        }
+        "SSE2"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "scalar"
+    }
+}
 
 /// A matrix operand, used as is or transposed (by swapping strides, without a copy).
 #[derive(Clone, Copy)]
@@ -66,8 +144,10 @@ impl<'a> Op<'a> {
 }
 
 /// dst = alpha * a * b, or dst += alpha * a * b when `accumulate`; `threads` > 1 splits the
-/// product over the current rayon pool (gemm crate).
+/// product over the current rayon pool (gemm crate), 1 runs it on the calling thread with
+/// `kernel` (large products) or the gemm crate (thin ones).
 pub fn gemm(
+    kernel: Kernel,
     dst: &mut DMatrixViewMut<f32>,
     a: Op,
     b: Op,
@@ -83,9 +163,12 @@ pub fn gemm(
         return;
     }
     let (d_rs, d_cs) = dst.strides();
+    let (d_rs, d_cs) = (d_rs as isize, d_cs as isize);
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
-    if threads <= 1 && m >= LARGE && n >= LARGE && k >= LARGE {
+    let large = m >= LARGE && n >= LARGE && k >= LARGE;
+    let _call = KernelCall::enter();
+    if threads <= 1 && large && kernel == Kernel::MatrixMultiply {
         // SAFETY: as for gemm below; matrixmultiply computes dst = alpha a b + beta dst.
         unsafe {
             matrixmultiply::sgemm(
@@ -101,8 +184,8 @@ pub fn gemm(
                 b_cs,
                 if accumulate { 1.0 } else { 0.0 },
                 dst.as_mut_ptr(),
-                d_rs as isize,
-                d_cs as isize,
+                d_rs,
+                d_cs,
             );
         }
         return;
@@ -120,8 +203,8 @@ pub fn gemm(
             n,
             k,
             dst.as_mut_ptr(),
-            d_cs as isize,
-            d_rs as isize,
+            d_cs,
+            d_rs,
             accumulate,
             a.view.as_ptr(),
             a_cs,

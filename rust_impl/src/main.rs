@@ -9,11 +9,12 @@ use serde_json::json;
 
 use mlp::data::Dataset;
 use mlp::error::Error;
+use mlp::linalg::Kernel;
 use mlp::metrics::Metrics;
 use mlp::model::Mlp;
+use mlp::modelfile;
 use mlp::spec::{Init, Spec};
 use mlp::train::{describe_init, train, Algorithm, Options};
-use mlp::{linalg, modelfile};
 
 /// Train a multilayer perceptron on MNIST-format digits, as the benchmark's Rust contender.
 #[derive(Parser)]
@@ -63,13 +64,14 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
         None => spec.init.clone(),
     };
     let threads = args.threads as usize;
+    let kernel = Kernel::detect();
     let mut metrics = Metrics::open(args.metrics_out.as_deref())?;
     metrics.emit(
         "start",
         json!({"implementation": "rust", "version": env!("CARGO_PKG_VERSION"),
                "algorithm": args.algorithm.name(), "threads": threads, "spec_sha256": spec.sha256,
                "init": describe_init(&init),
-               "gemm": linalg::KERNEL, "parallel": args.algorithm.parallel(threads)}),
+               "gemm": kernel.describe(), "parallel": args.algorithm.parallel(threads)}),
     )?;
 
     let clock = Instant::now();
@@ -107,6 +109,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
     let opts = Options {
         algorithm: args.algorithm,
         threads,
+        kernel,
         max_steps: args.max_steps.map(|k| k as usize),
     };
     let status = pool.install(|| train(&mut model, &data, &spec, opts, &mut metrics, started))?;
