@@ -61,16 +61,16 @@ impl Kernel {
         }
     }
 
-    /// What the metrics' "gemm" field says: library, SIMD level, and the rule for thin products.
+    /// What the metrics' "gemm" field says: the libraries and the SIMD level in use.
     pub fn describe(self) -> String {
-        let lib = match self {
-            Kernel::MatrixMultiply => "matrixmultiply 0.3 sgemm (kc 784, mc 128)",
-            Kernel::Gemm => "gemm 0.19 (faer)",
+        let libs = match self {
+            Kernel::MatrixMultiply => format!(
+                "matrixmultiply 0.3 sgemm (kc 784, mc 128) for products of at least {LARGE} rows, \
+                 columns and depth, gemm 0.19 (faer) for the rest"
+            ),
+            Kernel::Gemm => "gemm 0.19 (faer) for every product".to_string(),
         };
-        format!(
-            "{lib}, {} kernels chosen at run time; products under {LARGE} rows, columns or depth: gemm 0.19",
-            simd()
-        )
+        format!("{libs}; {} kernels, chosen at run time", simd())
     }
 }
 
