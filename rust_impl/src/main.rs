@@ -9,11 +9,12 @@ use serde_json::json;
 
 use mlp::data::Dataset;
 use mlp::error::{without_os_error, Error};
+use mlp::linalg::Kernel;
 use mlp::metrics::Metrics;
 use mlp::model::Mlp;
+use mlp::modelfile;
 use mlp::spec::{Init, Spec};
 use mlp::train::{describe_init, train, Algorithm, Options};
-use mlp::{linalg, modelfile};
 
 mod flags;
 
@@ -72,13 +73,14 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
         Some(path) => Init::File(path.clone()),
         None => spec.init.clone(),
     };
+    let kernel = Kernel::detect();
     let mut metrics = Metrics::open(args.metrics_out.as_deref())?;
     metrics.emit(
         "start",
         json!({"implementation": "rust", "version": env!("CARGO_PKG_VERSION"),
                "algorithm": args.algorithm.name(), "threads": threads, "spec_sha256": spec.sha256,
                "init": describe_init(&init),
-               "gemm": linalg::KERNEL, "parallel": args.algorithm.parallel(threads)}),
+               "gemm": kernel.describe(), "parallel": args.algorithm.parallel(threads)}),
     )?;
 
     let clock = Instant::now();
@@ -105,6 +107,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
     let opts = Options {
         algorithm: args.algorithm,
         threads,
+        kernel,
         max_steps,
     };
     let status = pool.install(|| train(&mut model, &data, &spec, opts, &mut metrics, started))?;
