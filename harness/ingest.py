@@ -194,7 +194,11 @@ def _journal_pairs(
         export = run_dir / str(e["export"])
         if not export.is_file():
             continue  # a stop while this process ran: nothing was measured
-        (m,) = parse_export(export).results[0].measurements[:1]
+        try:
+            (m,) = parse_export(export).results[0].measurements[:1]
+        except (HarnessError, IndexError, ValueError) as exc:
+            warnings.append(f"{exc}; that run is left out")  # one lost run, not the report
+            continue
         stream = streams.get(key)
         process = stream.by_run_id().get(e.get("run_id") or "") if stream else None
         if process is None and e.get("run_id"):

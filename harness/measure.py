@@ -67,8 +67,13 @@ class Job:
 
 
 def schedule(manifest: Manifest, round_number: int, warmup: bool) -> list[Job]:
-    """Every (contender, seed) once, shuffled by a generator seeded from the manifest."""
-    jobs = [Job(c, s, round_number, warmup) for c in manifest.contenders for s in manifest.seeds]
+    """Every (contender, seed) once, shuffled by a generator seeded from the manifest.
+
+    A warm-up round runs each contender once, on the first seed: it loads the binaries, the
+    interpreter and the data into the page cache alike for all; more would only cost time.
+    """
+    seeds = manifest.seeds[:1] if warmup else manifest.seeds
+    jobs = [Job(c, s, round_number, warmup) for c in manifest.contenders for s in seeds]
     rng = random.Random(f"{manifest.shuffle_seed}:{'w' if warmup else 'r'}:{round_number}")
     rng.shuffle(jobs)
     return jobs

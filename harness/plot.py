@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,44 +245,44 @@ def makers(
     return {name: out[name] for name in FIGURES if name in out}
 
 
-def plot(run_dir: Path, cfg: PlotConfig | None = None) -> None:
-    """Draw every figure that the folder's data supports into plots/."""
-    cfg = cfg or PlotConfig()
-    run_dir = Path(run_dir)
+def _figures(run_dir: Path, cfg: PlotConfig) -> dict[str, Callable[[], Figure]]:
+    """The folder's figure makers, from analysis.json and epochs.csv."""
     analysis = read_analysis(run_dir)
     epochs = read_table(run_dir / "tables" / "epochs.csv", EpochRecord)
     if epochs is not None:
         for column in ("run_index", "epoch", "test_accuracy", "elapsed_seconds"):
             epochs[column] = pd.to_numeric(epochs[column], errors="coerce")
+    return makers(analysis, epochs, cfg)
+
+
+def plot(run_dir: Path, cfg: PlotConfig | None = None) -> None:
+    """Draw every figure that the folder's data supports into plots/."""
+    cfg = cfg or PlotConfig()
+    run_dir = Path(run_dir)
+    names = list(_figures(run_dir, cfg))
     out = run_dir / "plots"
     out.mkdir(exist_ok=True)
     for stale in out.iterdir():
         if stale.is_file():
             stale.unlink()
-    _JOBS.clear()
-    _JOBS.update({name: (make, out, cfg) for name, make in makers(analysis, epochs, cfg).items()})
-    if (
-        len(_JOBS) > 1
-        and "fork" in multiprocessing.get_all_start_methods()
-        and sys.platform == "linux"
-    ):
-        # Drawing is most of this stage and every figure is independent: one forked worker per
-        # core (they inherit the data and the imported matplotlib; nothing is pickled but names).
-        workers = min(len(_JOBS), os.cpu_count() or 1)
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            pool.map(_draw, list(_JOBS))
+    jobs = [(run_dir, name, cfg) for name in names]
+    if len(jobs) > 1 and "forkserver" in multiprocessing.get_all_start_methods():
+        # Drawing is most of this stage and every figure is independent: one worker per core.
+        # Workers come from a fork server that imported this module once (cheap to fork, and
+        # clean: a process forked from the harness itself could inherit BLAS thread-pool locks
+        # held by threads that do not exist in the child, and hang).
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["harness.plot"])
+        with context.Pool(min(len(jobs), os.cpu_count() or 1)) as pool:
+            pool.starmap(_draw, jobs)
     else:
-        for name in _JOBS:
-            _draw(name)
-    write_json(out / "figures.json", {"figures": [{"name": name} for name in _JOBS]})
+        for job in jobs:
+            _draw(*job)
+    write_json(out / "figures.json", {"figures": [{"name": name} for name in names]})
 
 
-# name -> (figure maker, plots folder, settings) of the plot() call in progress.
-_JOBS: dict[str, tuple[Callable[[], Figure], Path, PlotConfig]] = {}
-
-
-def _draw(name: str) -> None:
-    """Make and save one figure of the plot() call in progress."""
-    make, out, cfg = _JOBS[name]
+def _draw(run_dir: Path, name: str, cfg: PlotConfig) -> None:
+    """Make and save one figure (in a worker: its inputs are read again, they are small)."""
+    make = _figures(run_dir, cfg)[name]
     with plt.rc_context({"svg.hashsalt": "mlp-bench", "font.size": 10}):
-        _save(make(), FIGURES[name][0], out, name, cfg)
+        _save(make(), FIGURES[name][0], run_dir / "plots", name, cfg)

@@ -43,8 +43,8 @@ class RunOptions:
     contenders: list[str] = field(default_factory=default_names)  # like for like: 1 and all cores
     contenders_file: Path | None = None  # extra contenders (README: "Add your own contender")
     seeds: list[int] = field(default_factory=lambda: [1, 2, 3])  # one shared init per seed
-    runs: int = 3  # timed rounds; each runs every (contender, seed) once, shuffled
-    warmup: int = 1  # untimed rounds before those
+    runs: int = 2  # timed rounds; each runs every (contender, seed) once, shuffled
+    warmup: int = 1  # untimed rounds before those: each contender once, on the first seed
     threads: list[int] | None = None  # threads of the parallel contenders (a list sweeps)
     target: float | None = None  # test accuracy to reach; None: the dataset's default
     max_epochs: int | None = None  # None: the spec template's 50

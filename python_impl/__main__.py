@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import signal
 import sys
 import time
 
 from python_impl import __version__
-from python_impl.errors import Diverged, InputError
-from python_impl.train import EXIT_DIVERGED, NumpyBackend, Options, run
+from python_impl.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, Diverged, InputError
 
-EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
+MAX_THREADS = 1024
+# The integer flags: name -> (largest value, the rule as error lines state it).
+INT_FLAGS = {
+    "--threads": (MAX_THREADS, f"an integer in [1, {MAX_THREADS}]"),
+    "--max-steps": (2**63 - 1, "an integer in [1, 2^63)"),
+}
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def flag_int(flag: str, text: str | None) -> int | None:
+    """The value of an integer flag (ASCII digits, within INT_FLAGS); InputError otherwise."""
+    if text is None:
+        return None
+    largest, rule = INT_FLAGS[flag]
+    digits = text.lstrip("0")
+    if re.fullmatch(r"[0-9]+", text) and len(digits) <= 20 and 1 <= int(digits or 0) <= largest:
+        return int(digits)
+    raise InputError(f"{flag}: expected {rule}, got {json.dumps(text, ensure_ascii=False)}")
+
+
+def exit_on_signal(signum: int, _frame: object) -> None:
+    """SIGINT/SIGTERM: one line, then exit 128 + the signal's number at once (no traceback).
+
+    Every metrics line is flushed when written, so the stream holds whole lines only.
+    """
+    os.write(2, f"error: interrupted by {signal.Signals(signum).name}\n".encode())
+    os._exit(128 + signum)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -55,15 +71,12 @@ def parser() -> argparse.ArgumentParser:
         help="one matrix product per layer per batch (default), or one sample at a time",
     )
     t.add_argument(
-        "--threads", type=positive_int, default=1, metavar="N", help="compute threads (default 1)"
+        "--threads", default="1", metavar="N", help=f"compute threads, 1-{MAX_THREADS} (default 1)"
     )
     t.add_argument("--metrics-out", metavar="FILE.jsonl", help="append JSON Lines events here")
     t.add_argument("--save-model", metavar="FILE.safetensors", help="write the final model")
     t.add_argument(
-        "--max-steps",
-        type=positive_int,
-        metavar="K",
-        help="stop after K optimizer steps, ignoring the target",
+        "--max-steps", metavar="K", help="stop after K optimizer steps, ignoring the target"
     )
     return p
 
@@ -73,6 +86,8 @@ def backend_for(name: str, device: str):
     if name == "numpy":
         if device != "cpu":
             raise InputError(f"--device {device}: the numpy backend runs on the cpu only")
+        from python_impl.train import NumpyBackend  # NumPy: imported once signals are handled
+
         return NumpyBackend()
     from python_impl.torch_backend import TorchBackend  # optional extra: import on demand
 
@@ -86,16 +101,18 @@ def main(argv: list[str] | None = None) -> int:
         args = parser().parse_args(argv)
     except SystemExit as e:  # --help, --version, usage errors (argparse printed them)
         return e.code if isinstance(e.code, int) else EXIT_BAD_INPUT
-    options = Options(
-        spec=args.spec,
-        init=args.init,
-        algorithm=args.algorithm,
-        threads=args.threads,
-        metrics_out=args.metrics_out,
-        save_model=args.save_model,
-        max_steps=args.max_steps,
-    )
     try:
+        from python_impl.train import Options, run
+
+        options = Options(
+            spec=args.spec,
+            init=args.init,
+            algorithm=args.algorithm,
+            threads=flag_int("--threads", args.threads),
+            metrics_out=args.metrics_out,
+            save_model=args.save_model,
+            max_steps=flag_int("--max-steps", args.max_steps),
+        )
         return run(options, backend_for(args.backend, args.device), started)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -103,9 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     except Diverged as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_DIVERGED
-    except KeyboardInterrupt:  # Ctrl-C: the shell's convention, no traceback
-        return EXIT_INTERRUPTED
+    except MemoryError as e:  # validation bounds the network; the machine may still be smaller
+        print(f"error: out of memory: {e}" if str(e) else "error: out of memory", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, exit_on_signal)
     sys.exit(main())

@@ -65,12 +65,30 @@ def read_file(path: Path | str) -> bytes:
 def read_bytes(path: str) -> bytes:
     """The file's bytes, gunzipped when its name ends in .gz."""
     raw = read_file(path)
-    if not path.endswith(".gz"):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error):
-        raise InputError(f"{path}: not a valid gzip stream") from None
+    return gunzip(path, raw) if path.endswith(".gz") else raw
+
+
+def gunzip(path: str, raw: bytes) -> bytes:
+    """One or more whole gzip members back to back (RFC 1952, as zcat reads them), nothing else.
+
+    An empty file, a truncated member, a bad checksum and any bytes after the last member (even
+    zero padding) are "not a valid gzip stream": the Rust binary's flate2 MultiGzDecoder draws
+    the same line, so both contenders accept exactly the same bytes.
+    """
+    invalid = InputError(f"{path}: not a valid gzip stream")
+    members = []
+    rest = raw
+    while True:
+        member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip wrapper, CRC checked
+        try:
+            members.append(member.decompress(rest))
+        except zlib.error:
+            raise invalid from None
+        if not member.eof:  # empty or truncated
+            raise invalid
+        rest = member.unused_data
+        if not rest:
+            return b"".join(members)
 
 
 def _header(path: str, raw: bytes, words: int, magic: int, kind: str) -> list[int]:

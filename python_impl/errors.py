@@ -1,5 +1,7 @@
 """The two failures the CLI reports as one stderr line: bad input (exit 2), divergence (exit 3)."""
 
+EXIT_BAD_INPUT, EXIT_DIVERGED = 2, 3
+
 
 class InputError(Exception):
     """Bad spec, data, model or metrics file; str(error) is the line after ``error: ``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from typing import Any, TextIO
@@ -33,13 +34,15 @@ class MetricsWriter:
             self.file.write(line + "\n")
             self.file.flush()
         except OSError as e:
+            self.close()  # drops the unwritten line (a full disk would refuse it again)
             raise InputError(f"{self.path}: cannot write metrics file: {e.strerror}") from None
 
     def close(self) -> None:
-        """Close the file (if any)."""
+        """Close the file (if any); a line still buffered after a failed write is dropped."""
         if self.file is not None:
-            self.file.close()
-            self.file = None
+            file, self.file = self.file, None
+            with contextlib.suppress(OSError):
+                file.close()
 
     def __enter__(self) -> MetricsWriter:
         return self

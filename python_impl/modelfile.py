@@ -41,7 +41,8 @@ def save_model(path: Path | str, params: Params, metadata: dict[str, str] | None
 def load_model(path: Path | str, layers: list[int]) -> Params:
     """Read the weights of a `layers`-sized MLP, checking names, shapes and dtypes in order.
 
-    Tensors are checked for i = 0.., weight then bias: present, then dtype, then shape.
+    Tensors are checked for i = 0.., weight then bias: present, then dtype, then shape, then
+    every value finite (a NaN or infinite weight is bad input, not a run that diverges).
     Other tensors in the file are ignored.
     """
     blob = read_file(path)
@@ -63,6 +64,9 @@ def load_model(path: Path | str, layers: list[int]) -> Params:
                     f'{path}: tensor "{name}" has shape {_shape(info["shape"])}, '
                     f"expected {_shape(shape)}"
                 )
-            arrays.append(np.frombuffer(info["data"], dtype="<f4").reshape(shape).copy())
+            array = np.frombuffer(info["data"], dtype="<f4").reshape(shape)
+            if not np.isfinite(array).all():
+                raise InputError(f'{path}: tensor "{name}" holds a non-finite value')
+            arrays.append(array.copy())
         params.append((arrays[0], arrays[1]))
     return params

@@ -1,21 +1,21 @@
 """SPEC.json: parsing and every validation rule of CONTRACT.md, in its order and wording.
 
 Choices CONTRACT.md leaves open, made here (the Rust binary must make the same ones):
-- JSON that is not UTF-8, or uses NaN/Infinity or a number beyond float64, is "not valid JSON"
-  at the offending spot. Positions follow serde_json for common errors; where the two parsers
-  locate an error differently (a misspelt literal such as `tru`), the column differs.
+- JSON is read as serde_json reads it (python_impl.jsonread): numbers beyond float64, NaN,
+  nesting 128 deep and lone surrogate escapes are "not valid JSON" at serde_json's position.
 - An object whose allowed keys depend on its ``kind`` (hidden_activation, init) is checked
   against the keys of its kind when ``kind`` is valid, else against the keys of all kinds.
 - A value of the wrong JSON type for an object field says ``expected an object, got <v>``.
+- The network must have fewer than 2^31 weights and biases in all (MAX_ELEMENTS).
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 
 from python_impl.data import NUM_CLASSES, read_file
 from python_impl.errors import InputError
+from python_impl.jsonread import JsonError, parse_json
 from python_impl.model import Activation
 
 TOP_KEYS = (
@@ -40,6 +41,7 @@ TOP_KEYS = (
 )
 OUTPUTS = ("softmax_cross_entropy", "sigmoid_mse")
 SEED_LIMIT = 2**63
+MAX_ELEMENTS = 2**31  # bound on a network's parameters, and on one pass's activations
 
 
 @dataclass(frozen=True)
@@ -162,51 +164,14 @@ class _Checker:
         return self.choice(obj["kind"], f"{where}.kind", tuple(keys))
 
 
-def _parse_json(path: str, raw: bytes) -> Any:
-    """Strict JSON, as serde_json reads it: UTF-8, no NaN/Infinity, no numbers beyond float64.
-
-    Errors give serde_json's position: the 1-based line and column of the offending character,
-    or of the last character read when the text ends early (column 0 on an empty last line).
-    """
-
-    def invalid_at_byte(offset: int) -> InputError:  # columns count bytes, as serde_json's do
-        line = raw.count(b"\n", 0, offset) + 1
-        column = offset - (raw.rfind(b"\n", 0, offset) + 1) + (offset < len(raw))
-        return InputError(f"{path}: not valid JSON (line {line}, column {column})")
-
-    def invalid(text: str, offset: int) -> InputError:
-        return invalid_at_byte(len(text[:offset].encode("utf-8")))
-
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise invalid_at_byte(e.start) from None
-
-    def token(literal: str) -> re.Match | None:
-        return re.search(rf"(?<![\w.+\-\"]){re.escape(literal)}(?![\w.])", text)
-
-    def reject_constant(name: str) -> Any:  # NaN, Infinity: at the first letter
-        found = token(name)
-        raise invalid(text, found.start() + name.startswith("-") if found else 0)
-
-    def parse_float(literal: str) -> float:  # 1e400: at its last character
-        value = float(literal)
-        if math.isinf(value):
-            found = token(literal)
-            raise invalid(text, found.end() - 1 if found else 0)
-        return value
-
-    try:
-        return json.loads(text, parse_constant=reject_constant, parse_float=parse_float)
-    except json.JSONDecodeError as e:  # an unterminated string is an early end for serde_json
-        raise invalid(text, len(text) if e.msg.startswith("Unterminated") else e.pos) from None
-
-
 def load_spec(path: Path | str) -> Spec:
     """Read and validate SPEC.json; raises InputError with CONTRACT.md's exact line."""
     path = str(path)
     raw = read_file(path)
-    doc = _parse_json(path, raw)
+    try:
+        doc = parse_json(raw)
+    except JsonError as e:
+        raise InputError(f"{path}: {e}") from None
     c = _Checker(path)
     if not isinstance(doc, dict):
         raise c.fail("expected a JSON object at the top level")
@@ -228,6 +193,8 @@ def load_spec(path: Path | str) -> Spec:
     if layers[-1] != NUM_CLASSES:
         last = f"layers[{len(layers) - 1}]"
         raise c.bad(last, f"{NUM_CLASSES} (one output per digit class)", layers[-1])
+    if sum(n_out * (n_in + 1) for n_in, n_out in itertools.pairwise(layers)) >= MAX_ELEMENTS:
+        raise c.bad("layers", "fewer than 2^31 weights and biases in all", layers)
 
     activation = _hidden_activation(c, doc["hidden_activation"])
     output = c.choice(doc["output"], "output", OUTPUTS)

@@ -32,9 +32,9 @@ from python_impl.model import (
     he_normal,
 )
 from python_impl.modelfile import load_model, save_model
-from python_impl.spec import Spec, load_spec
+from python_impl.spec import MAX_ELEMENTS, Spec, compact, load_spec
 
-EXIT_OK, EXIT_MAX_EPOCHS, EXIT_DIVERGED = 0, 1, 3
+EXIT_OK, EXIT_MAX_EPOCHS = 0, 1
 
 
 @dataclass(frozen=True)
@@ -119,13 +119,21 @@ class NumpyBackend:
         return NumpyEngine(spec, data, params, algorithm)
 
 
-def check_input_size(spec: Spec, data: Dataset) -> None:
-    """layers[0] must be the number of pixels of each image."""
+def check_against_data(spec: Spec, data: Dataset) -> None:
+    """layers[0] must be the number of pixels of each image, and one pass over the largest of
+    a training batch and the test set must hold fewer than 2^31 activations (samples x units)."""
     pixels = data.rows * data.cols
     if spec.layers[0] != pixels:
         raise InputError(
             f"{spec.path}: layers[0]: expected {pixels} (the {data.rows}x{data.cols} pixels "
             f"of each image), got {spec.layers[0]}"
+        )
+    rows = max(min(spec.batch_size, len(data.train_y)), len(data.test_y))
+    units = (MAX_ELEMENTS - 1) // rows
+    if sum(spec.layers) > units:
+        raise InputError(
+            f"{spec.path}: layers: expected at most {units} units in all for passes of {rows} "
+            f"samples (fewer than 2^31 activations), got {compact(list(spec.layers))}"
         )
 
 
@@ -164,7 +172,7 @@ def run(options: Options, backend: Backend, started: float) -> int:
         )
         begin = time.perf_counter()
         data = load_dataset(spec.dataset_dir)
-        check_input_size(spec, data)
+        check_against_data(spec, data)
         metrics.write(
             "data",
             load_seconds=time.perf_counter() - begin,

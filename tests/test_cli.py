@@ -108,8 +108,13 @@ def test_a_malformed_hyperfine_export_gives_one_line(
 ) -> None:
     assert main(run_args(tmp_path, tiny_data, "fake-ok", "--skip-parity", "--target", "0.01")) == 0
     run_dir = (tmp_path / "latest").resolve()
+    (run_dir / "hyperfine" / "round-001-fake-ok-seed-1.json").write_text('{"results": [')
+    capsys.readouterr()  # one damaged process export: that run is left out, with a warning
+    assert main(["report", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "round-001-fake-ok-seed-1.json: not valid JSON" in out and "left out" in out
+    (run_dir / "measure.jsonl").unlink()  # a folder from before rounds: its one export
     (run_dir / "hyperfine.json").write_text('{"results": [')
-    capsys.readouterr()
     assert main(["report", str(run_dir), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {run_dir / 'hyperfine.json'}: not valid JSON")

@@ -25,6 +25,11 @@ DEFAULT_SPEC = json.loads((ROOT / "harness" / "specs" / "mnist-mini.json").read_
 
 @pytest.fixture(scope="module")
 def programs() -> dict[str, list[str]]:
+    """The two contender command lines (the Rust binary built)."""
+    return contender_commands()
+
+
+def contender_commands() -> dict[str, list[str]]:
     """The two contender command lines; builds the Rust binary (cargo caches the build)."""
     if shutil.which("cargo") is None:
         pytest.skip("cargo is not installed")
@@ -177,3 +182,55 @@ def test_both_contenders_report_divergence_alike_with_exit_3(
     assert [p.returncode for p in results.values()] == [3, 3], results
     assert results["python"].stderr == results["rust"].stderr
     assert results["rust"].stderr.startswith("error: training diverged: ")
+
+
+# Texts where Python's own JSON parser and serde_json differ (positions of escape errors, lone
+# surrogates, nesting, numbers beyond float64 or 64 bits): python_impl.jsonread must agree.
+JSON_TEXTS = [
+    r'"\ud800"',
+    r'"\ud800x"',
+    r'"\ud800\n"',
+    r'"\ud800\u0041"',
+    r'"\udc00"',
+    r'"\ud800\udc00"',
+    r'"a\\ud800"',
+    r'{"k": "\ud83d\ude00", "x": "\udfff"}',
+    r'"\ud800',
+    r'"\ud800\uZZZZ"',
+    r'"\uZZZZ"',
+    r'"\u12"',
+    r'["\u12"    ]',
+    r'["\x", 1]',
+    '["a\u0001\\ud800"]',
+    '[\n  "\\ud800"\n]',
+    r'{"a": "é\ud800"}',
+    "[" * 127 + "]" * 127,
+    "[" * 128 + "]" * 128,
+    '{"a":' * 130,
+    "[1, 2 3" + "[" * 200,
+    r'["\ud800", 1e400]',
+    "[1e400, 2]",
+    "[" + "9" * 400 + "]",
+    "[-0, 18446744073709551615, 18446744073709551616, -9223372036854775809, 1.5e-7]",
+    "[2.2250738585072011e-308, 9007199254740993.0, 123456789.123456789e-20]",
+]
+
+
+@pytest.mark.parametrize("text", JSON_TEXTS)
+def test_both_contenders_read_tricky_json_alike(
+    text: str, programs: dict[str, list[str]], tmp_path: Path
+) -> None:
+    """The same error position, or the same values (compared through the "not an object" or the
+    batch_size line, which quotes the parsed value as each contender prints it)."""
+    from python_impl.errors import InputError
+    from python_impl.spec import load_spec
+
+    spec = tmp_path / "spec.json"
+    if text.startswith("["):  # a list goes into batch_size, so that its values are echoed back
+        doc = json.dumps({**DEFAULT_SPEC, "batch_size": 0})
+        text = doc.replace('"batch_size": 0', f'"batch_size": {text}')
+    spec.write_text(text)
+    rust = subprocess.run([*programs["rust"], "train", "--spec", str(spec)], capture_output=True)
+    with pytest.raises(InputError) as python:
+        load_spec(spec)
+    assert rust.stderr.decode() == f"error: {python.value}\n"

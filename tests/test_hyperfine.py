@@ -9,12 +9,15 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.hyperfine import (
-    RUNS_COLUMNS,
-    export_to_runs_frame,
     find_hyperfine,
     hyperfine_version,
+    merge_exports,
+    missing_features,
     parse_export,
 )
+from harness.imports import import_exports
+from harness.ingest import ingest
+from harness.tables import RunRecord, columns, read_runs
 
 DATA = Path(__file__).parent / "data"
 
@@ -74,18 +77,34 @@ def test_a_result_without_times_is_malformed(tmp_path):
         parse_export(bad)
 
 
-def test_runs_frame_has_the_runs_csv_columns_with_seed_and_run_index(tmp_path):
+def test_runs_of_an_export_alone_have_the_runs_csv_columns_with_seed_and_run_index(tmp_path):
     export = tmp_path / "seeds.json"
     export.write_text(
         '{"results": [{"command": "a", "times": [1.0, 2.0], "parameters": {"seed": "7"}},'
         ' {"command": "a", "times": [3.0], "parameters": {"seed": "8"}}]}'
     )
-    frame = export_to_runs_frame(parse_export(export))
-    assert list(frame.columns) == RUNS_COLUMNS
+    import_exports([export], tmp_path / "folder")
+    ingest(tmp_path / "folder")
+    frame = read_runs(tmp_path / "folder")
+    assert list(frame.columns) == columns(RunRecord)
     assert frame["seed"].tolist() == ["7", "7", "8"]
     assert frame["run_index"].tolist() == [0, 1, 0]
     assert set(frame["status"]) == {"no_metrics"}
     assert frame["epochs"].isna().all()
+
+
+def test_merged_exports_read_as_one_export_with_every_result_in_order(tmp_path):
+    source = DATA / "hyperfine-v2" / "parameter-list.json"
+    merge_exports([source, source], tmp_path / "merged.json")
+    merged = parse_export(tmp_path / "merged.json")
+    single = parse_export(source)
+    assert merged.hyperfine_version == single.hyperfine_version
+    assert [r.parameters for r in merged.results] == [r.parameters for r in single.results] * 2
+
+
+def test_a_hyperfine_1_is_said_to_lack_memory_and_per_run_cpu_times():
+    assert missing_features("2.0.0") == []
+    assert any("peak memory" in m for m in missing_features("1.15.0"))
 
 
 def _fake_hyperfine(folder: Path) -> Path:
@@ -108,6 +127,21 @@ def test_a_missing_hyperfine_gives_an_install_hint(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))
     with pytest.raises(HarnessError, match="astral-dev-toolchain-hyperfine"):
         find_hyperfine()
+
+
+def test_the_hyperfine_installed_with_the_project_wins_over_an_older_one_on_path(
+    tmp_path, monkeypatch
+):
+    venv, system = tmp_path / "venv", tmp_path / "system"
+    venv.mkdir()
+    system.mkdir()
+    ours, theirs = _fake_hyperfine(venv), _fake_hyperfine(system)
+    monkeypatch.delenv("HYPERFINE", raising=False)
+    monkeypatch.setenv("PATH", str(system))
+    monkeypatch.setattr(sys, "executable", str(venv / "python"))
+    assert find_hyperfine() == ours != theirs
+    monkeypatch.setenv("HYPERFINE", str(theirs))
+    assert find_hyperfine() == theirs  # HYPERFINE= still wins
 
 
 def test_hyperfine_beside_the_python_executable_is_found(tmp_path, monkeypatch):

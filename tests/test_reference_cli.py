@@ -464,11 +464,12 @@ def test_a_real_process_exits_3_when_training_diverges(tmp_path):
     assert p.stderr.count("\n") == 1  # no NumPy warnings
 
 
-def test_version_and_usage_errors_come_from_the_argument_parser():
+def test_version_comes_from_the_parser_and_a_bad_thread_count_from_the_contract():
     p = run_process("--version")
     assert (p.returncode, p.stdout) == (0, "python_impl 0.1.0\n")
     p = run_process("train", "--spec", "x.json", "--threads", "0")
-    assert p.returncode == 2 and "--threads" in p.stderr
+    line = 'error: --threads: expected an integer in [1, 1024], got "0"\n'
+    assert (p.returncode, p.stderr) == (2, line)
 
 
 @pytest.mark.parametrize(

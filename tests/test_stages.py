@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import results
+from harness import stages
 from harness.__main__ import main
 
 DATA = Path(__file__).parent / "data"
@@ -77,7 +77,7 @@ def test_recompute_reruns_every_stage(folder, capsys):
 
 
 def test_a_changed_harness_or_library_reruns_every_stage(folder, capsys, monkeypatch):
-    monkeypatch.setattr(results, "_code_digest", lambda: b"another harness version")
+    monkeypatch.setattr(stages, "_code_digest", lambda: b"another harness version")
     assert _report([str(folder)], capsys) == {"ingest": True, "analyze": True, "plot": True}
 
 

@@ -3,7 +3,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use nalgebra::DMatrix;
 
 use crate::error::{read_file, Error};
@@ -104,13 +104,21 @@ fn read_idx(dir: &Path, name: &str) -> Result<(String, Vec<u8>), Error> {
     if !zipped {
         return Ok((shown, bytes));
     }
+    match gunzip(&bytes) {
+        Some(out) => Ok((shown, out)),
+        None => Err(Error::BadGzip { path: shown }),
+    }
+}
+
+/// One or more whole gzip members back to back (RFC 1952, as zcat reads them), nothing else:
+/// an empty input, a truncated member, a bad checksum or trailing bytes (even zeros) give None.
+fn gunzip(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.is_empty() {
+        return None;
+    }
     let mut out = Vec::with_capacity(bytes.len() * 4);
-    GzDecoder::new(bytes.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|_| Error::BadGzip {
-            path: shown.clone(),
-        })?;
-    Ok((shown, out))
+    MultiGzDecoder::new(bytes).read_to_end(&mut out).ok()?;
+    Some(out)
 }
 
 /// Big-endian u32 number `i` of the header.
@@ -151,8 +159,8 @@ fn check_header<'a>(
 }
 
 /// Checks that the payload holds at least `expected` bytes.
-fn check_size(path: &str, payload: &[u8], expected: usize) -> Result<(), Error> {
-    if payload.len() < expected {
+fn check_size(path: &str, payload: &[u8], expected: u128) -> Result<(), Error> {
+    if (payload.len() as u128) < expected {
         return Err(Error::Truncated {
             path: path.to_string(),
             expected,
@@ -167,12 +175,12 @@ fn read_images(dir: &Path, name: &str) -> Result<Images, Error> {
     let (path, bytes) = read_idx(dir, name)?;
     let payload = check_header(&path, &bytes, 16, IMAGES_MAGIC, "IDX images")?;
     let [count, rows, cols] = [1, 2, 3].map(|i| header_u32(&bytes, i) as usize);
-    let expected = count.saturating_mul(rows).saturating_mul(cols);
+    let expected = count as u128 * rows as u128 * cols as u128;
     check_size(&path, payload, expected)?;
     if count == 0 || rows == 0 || cols == 0 {
         return Err(Error::Empty { path });
     }
-    let pixels = payload[..expected].to_vec();
+    let pixels = payload[..count * rows * cols].to_vec();
     Ok(Images {
         path,
         rows,
@@ -187,7 +195,7 @@ fn read_labels(dir: &Path, name: &str, images: &Images) -> Result<Vec<u8>, Error
     let (path, bytes) = read_idx(dir, name)?;
     let payload = check_header(&path, &bytes, 8, LABELS_MAGIC, "IDX labels")?;
     let count = header_u32(&bytes, 1) as usize;
-    check_size(&path, payload, count)?;
+    check_size(&path, payload, count as u128)?;
     if count != images.count {
         return Err(Error::CountMismatch {
             labels: path,

@@ -34,6 +34,13 @@ pub enum Error {
         key: String,
         place: String,
     },
+    /// A command-line flag whose value is outside its rule; `got` is the text as a JSON string.
+    #[error("error: {flag}: expected {rule}, got {got}")]
+    BadFlag {
+        flag: &'static str,
+        rule: &'static str,
+        got: String,
+    },
     /// A spec value outside its rule; `got` is compact JSON.
     #[error("error: {path}: {field}: expected {rule}, got {got}")]
     BadValue {
@@ -62,11 +69,12 @@ pub enum Error {
         expected: usize,
         found: usize,
     },
-    /// An IDX file with fewer payload bytes than its header announces.
+    /// An IDX file with fewer payload bytes than its header announces (count x rows x cols of
+    /// three u32 header words can exceed 64 bits).
     #[error("error: {path}: truncated: expected {expected} bytes after the header, found {found}")]
     Truncated {
         path: String,
-        expected: usize,
+        expected: u128,
         found: usize,
     },
     /// Label and image files of one split that disagree on the sample count.
@@ -114,6 +122,9 @@ pub enum Error {
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+    /// A model tensor holding NaN or an infinity.
+    #[error("error: {path}: tensor \"{name}\" holds a non-finite value")]
+    NonFinite { path: String, name: String },
     /// A model tensor that is not float32.
     #[error("error: {path}: tensor \"{name}\" has dtype {dtype}, expected F32")]
     TensorDtype {
@@ -150,10 +161,14 @@ impl Error {
 
 /// The C library's text for an I/O error, without Rust's ` (os error N)` suffix.
 pub fn os_reason(e: &io::Error) -> String {
-    let text = e.to_string();
+    without_os_error(&e.to_string())
+}
+
+/// An error's text without the ` (os error N)` that Rust appends to an OS error's reason.
+pub fn without_os_error(text: &str) -> String {
     match text.rfind(" (os error ") {
         Some(i) => text[..i].to_string(),
-        None => text,
+        None => text.to_string(),
     }
 }
 

@@ -1,23 +1,128 @@
 //! The matrix product used everywhere, called on nalgebra's column-major buffers with explicit
 //! strides, so transposes cost nothing and results are written in place.
 //!
-//! Kernel choice, measured on the 2-core AVX2 machine (`cargo bench --bench gemm` for the
-//! products alone, `benchmarks/epoch_times.py` for whole epochs): matrixmultiply (nalgebra's
-//! own kernel) gives the faster 1-thread epoch on the large products (256x784x512), by about
-//! 6 % more with its k-blocking set to 784 (`.cargo/config.toml`: one k-block for the 784
-//! inputs instead of 256+256+256+16); the `gemm` crate (faer's kernels, runtime SIMD dispatch)
-//! is faster on the thin ones (10 rows) and with several threads. Splitting the output's
-//! columns over threads, each running matrixmultiply, was tried and measured slower on 2
-//! threads than the gemm crate's own threading.
+//! Two libraries, both dispatching on the CPU's features at run time (no `target-cpu=native`:
+//! one binary runs on any x86-64 or AArch64 machine): matrixmultiply 0.3 (nalgebra's own; its
+//! default `avx512` feature gives it AVX-512 kernels too, on Rust >= 1.89) and the gemm crate
+//! 0.19 (faer's kernels; its `x86-v4` feature adds AVX-512 kernels on stable Rust).
+//! [`Kernel::detect`] picks the gemm crate on AVX-512 CPUs and matrixmultiply elsewhere.
+//!
+//! Measured on the 2-vCPU Intel Xeon (lscpu "Intel(R) Xeon(R) Processor", family 6 model 207,
+//! AVX-512), `cargo bench --bench gemm`, GFLOP/s, best of 4 runs made at load averages 2.8-6.6
+//! (the machine was shared with other builds; each cell is the least disturbed run):
+//!
+//! | product (B samples)        | B   | matrixmultiply | gemm 1 thread | gemm 2 threads |
+//! |----------------------------|-----|---------------:|--------------:|---------------:|
+//! | fwd  W1 X  256x784 * 784xB | 512 |             86 |           126 |            183 |
+//! | grad D1 X^T 256xB * Bx784  | 512 |             99 |           130 |            195 |
+//! | fwd  W1 X                  | 256 |             88 |           121 |            174 |
+//! | grad D1 X^T                | 256 |            130 |           138 |            171 |
+//! | fwd  W2 A1  10x256 * 256xB | 512 |              - |            39 |             43 |
+//! | grad D2 A1^T 10xB * Bx256  | 512 |              - |            40 |             41 |
+//! | back W2^T D2 256x10 * 10xB | 512 |              - |           129 |             95 |
+//!
+//! So on AVX-512 the gemm crate wins every large product on one thread (by 6-47 %), and the
+//! data-parallel step (each of 2 threads running its 256-sample slice at ~121-138 GFLOP/s on
+//! one thread) has more headroom than the gemm crate's own threading of the whole batch
+//! (174-195 for both threads together); on the thin 10-row products its threading gains
+//! nothing or loses. Training therefore never uses the library's threading; `threads` > 1
+//! here serves `BatchWorkspace::step`, kept for comparison (`cargo bench --bench step`: best
+//! 2-thread step 2.11 ms data-parallel against 2.08 ms with products split, 3.42 ms on one
+//! thread, all under load; the two 2-thread strategies could not be told apart on this VM).
+//! On the AVX2 machine (AMD EPYC, earlier session, gemm 0.18, same FMA kernels as 0.19's)
+//! matrixmultiply was the faster one on the large products, so non-AVX-512 CPUs keep it.
+//! Thin products (under [`LARGE`] in any dimension, and the per-sample matrix-vector products)
+//! go to the gemm crate, which has dedicated paths for them.
+
+use std::cell::Cell;
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
-/// Name of the product kernel, reported in the metrics start event.
-pub const KERNEL: &str =
-    "matrixmultiply 0.3 sgemm, kc 784 mc 128 (1 thread, all dims >= 64), else gemm 0.18 (faer)";
+thread_local! {
+    static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
+}
 
-/// Smallest m, n and k for which a single-threaded product goes to matrixmultiply.
-const LARGE: usize = 64;
+/// Whether this thread is inside a product kernel. Both libraries allocate packing scratch on
+/// every call (matrixmultiply one buffer, the gemm crate up to three); this lets an allocation
+/// counter tell those apart from the training loop's own allocations (there are none).
+pub fn in_kernel() -> bool {
+    IN_KERNEL.try_with(Cell::get).unwrap_or(false)
+}
+
+/// Marks the calling thread as inside a kernel until dropped.
+struct KernelCall;
+
+impl KernelCall {
+    fn enter() -> Self {
+        IN_KERNEL.with(|f| f.set(true));
+        KernelCall
+    }
+}
+
+impl Drop for KernelCall {
+    fn drop(&mut self) {
+        IN_KERNEL.with(|f| f.set(false));
+    }
+}
+
+/// The library that computes the products of at least [`LARGE`] rows, columns and depth on one
+/// thread (thin products, and products split over threads by the library, always use `gemm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// matrixmultiply 0.3, cache blocking kc 784 / mc 128 (`.cargo/config.toml`).
+    MatrixMultiply,
+    /// The `gemm` crate 0.19 (faer's kernels).
+    Gemm,
+}
+
+/// Smallest m, n and k for which a single-threaded product goes to the chosen [`Kernel`].
+pub const LARGE: usize = 64;
+
+impl Kernel {
+    /// The faster library on this CPU, from its features (see the module's measurements).
+    pub fn detect() -> Kernel {
+        if simd() == "AVX-512" {
+            Kernel::Gemm
+        } else {
+            Kernel::MatrixMultiply
+        }
+    }
+
+    /// What the metrics' "gemm" field says: the libraries and the SIMD level in use.
+    pub fn describe(self) -> String {
+        let libs = match self {
+            Kernel::MatrixMultiply => format!(
+                "matrixmultiply 0.3 sgemm (kc 784, mc 128) for products of at least {LARGE} rows, \
+                 columns and depth, gemm 0.19 (faer) for the rest"
+            ),
+            Kernel::Gemm => "gemm 0.19 (faer) for every product".to_string(),
+        };
+        format!("{libs}; {} kernels, chosen at run time", simd())
+    }
+}
+
+/// The widest SIMD instruction set both libraries use on this CPU.
+pub fn simd() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "AVX-512";
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return "AVX2+FMA";
+        }
+        "SSE2"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "scalar"
+    }
+}
 
 /// A matrix operand, used as is or transposed (by swapping strides, without a copy).
 #[derive(Clone, Copy)]
@@ -66,8 +171,10 @@ impl<'a> Op<'a> {
 }
 
 /// dst = alpha * a * b, or dst += alpha * a * b when `accumulate`; `threads` > 1 splits the
-/// product over the current rayon pool (gemm crate).
+/// product over the current rayon pool (gemm crate), 1 runs it on the calling thread with
+/// `kernel` (large products) or the gemm crate (thin ones).
 pub fn gemm(
+    kernel: Kernel,
     dst: &mut DMatrixViewMut<f32>,
     a: Op,
     b: Op,
@@ -83,9 +190,12 @@ pub fn gemm(
         return;
     }
     let (d_rs, d_cs) = dst.strides();
+    let (d_rs, d_cs) = (d_rs as isize, d_cs as isize);
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
-    if threads <= 1 && m >= LARGE && n >= LARGE && k >= LARGE {
+    let large = m >= LARGE && n >= LARGE && k >= LARGE;
+    let _call = KernelCall::enter();
+    if threads <= 1 && large && kernel == Kernel::MatrixMultiply {
         // SAFETY: as for gemm below; matrixmultiply computes dst = alpha a b + beta dst.
         unsafe {
             matrixmultiply::sgemm(
@@ -101,8 +211,8 @@ pub fn gemm(
                 b_cs,
                 if accumulate { 1.0 } else { 0.0 },
                 dst.as_mut_ptr(),
-                d_rs as isize,
-                d_cs as isize,
+                d_rs,
+                d_cs,
             );
         }
         return;
@@ -120,8 +230,8 @@ pub fn gemm(
             n,
             k,
             dst.as_mut_ptr(),
-            d_cs as isize,
-            d_rs as isize,
+            d_cs,
+            d_rs,
             accumulate,
             a.view.as_ptr(),
             a_cs,

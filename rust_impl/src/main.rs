@@ -8,12 +8,15 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use mlp::data::Dataset;
-use mlp::error::Error;
+use mlp::error::{without_os_error, Error};
+use mlp::linalg::Kernel;
 use mlp::metrics::Metrics;
 use mlp::model::Mlp;
+use mlp::modelfile;
 use mlp::spec::{Init, Spec};
 use mlp::train::{describe_init, train, Algorithm, Options};
-use mlp::{linalg, modelfile};
+
+mod flags;
 
 /// Train a multilayer perceptron on MNIST-format digits, as the benchmark's Rust contender.
 #[derive(Parser)]
@@ -29,7 +32,9 @@ enum Command {
     Train(TrainArgs),
 }
 
+// A flag given twice takes its last value, as in the NumPy reference's argparse.
 #[derive(clap::Args)]
+#[command(args_override_self = true)]
 struct TrainArgs {
     /// The spec (JSON) defining the model, data and training.
     #[arg(long, value_name = "SPEC.json")]
@@ -40,9 +45,14 @@ struct TrainArgs {
     /// One matrix product per layer per batch, or one sample at a time.
     #[arg(long, value_enum, default_value_t = Algorithm::Batched)]
     algorithm: Algorithm,
-    /// Compute threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
+    /// Compute threads, 1-1024.
+    #[arg(
+        long,
+        default_value = "1",
+        value_name = "N",
+        allow_hyphen_values = true
+    )]
+    threads: String,
     /// Append JSON Lines metrics to this file.
     #[arg(long, value_name = "FILE.jsonl")]
     metrics_out: Option<PathBuf>,
@@ -50,42 +60,32 @@ struct TrainArgs {
     #[arg(long, value_name = "FILE.safetensors")]
     save_model: Option<PathBuf>,
     /// Stop after K optimizer steps, ignoring the target.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
-    max_steps: Option<u64>,
+    #[arg(long, value_name = "K", allow_hyphen_values = true)]
+    max_steps: Option<String>,
 }
 
 /// Runs `train` and returns the exit status.
 fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
+    let (threads, max_steps) = flags::counts(&args.threads, args.max_steps.as_deref())?;
     let spec = Spec::load(&args.spec)?;
     // --init overrides the spec's init.
     let init = match &args.init {
         Some(path) => Init::File(path.clone()),
         None => spec.init.clone(),
     };
-    let threads = args.threads as usize;
+    let kernel = Kernel::detect();
     let mut metrics = Metrics::open(args.metrics_out.as_deref())?;
     metrics.emit(
         "start",
         json!({"implementation": "rust", "version": env!("CARGO_PKG_VERSION"),
                "algorithm": args.algorithm.name(), "threads": threads, "spec_sha256": spec.sha256,
                "init": describe_init(&init),
-               "gemm": linalg::KERNEL, "parallel": args.algorithm.parallel(threads)}),
+               "gemm": kernel.describe(), "parallel": args.algorithm.parallel(threads)}),
     )?;
 
     let clock = Instant::now();
     let data = Dataset::load(&spec.dataset_dir)?;
-    let pixels = data.rows * data.cols;
-    if spec.layers[0] != pixels {
-        return Err(Error::BadValue {
-            path: spec.path.display().to_string(),
-            field: "layers[0]".into(),
-            rule: format!(
-                "{pixels} (the {}x{} pixels of each image)",
-                data.rows, data.cols
-            ),
-            got: spec.layers[0].to_string(),
-        });
-    }
+    spec.check_against_data(&data)?;
     metrics.emit(
         "data",
         json!({"load_seconds": clock.elapsed().as_secs_f64(), "train_samples": data.train.labels.len(),
@@ -102,12 +102,13 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
         .build()
         .map_err(|e| Error::Threads {
             threads,
-            reason: e.to_string(),
+            reason: without_os_error(&e.to_string()),
         })?;
     let opts = Options {
         algorithm: args.algorithm,
         threads,
-        max_steps: args.max_steps.map(|k| k as usize),
+        kernel,
+        max_steps,
     };
     let status = pool.install(|| train(&mut model, &data, &spec, opts, &mut metrics, started))?;
     if let Some(path) = &args.save_model {
@@ -118,6 +119,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    flags::exit_on_signals();
     let Command::Train(args) = Cli::parse().command;
     match run(args, started) {
         Ok(code) => ExitCode::from(code as u8),

@@ -45,7 +45,7 @@ pub fn load(
     })
 }
 
-/// One float32 tensor of the expected shape, in row-major order.
+/// One float32 tensor of the expected shape, every value finite, in row-major order.
 fn tensor(file: &SafeTensors, path: &str, name: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
     let view = file.tensor(name).map_err(|e| match e {
         SafeTensorError::TensorNotFound(_) => Error::MissingTensor {
@@ -71,11 +71,18 @@ fn tensor(file: &SafeTensors, path: &str, name: &str, shape: &[usize]) -> Result
             expected: shape.to_vec(),
         });
     }
-    Ok(view
+    let values: Vec<f32> = view
         .data()
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+        .collect();
+    if !values.iter().all(|v| v.is_finite()) {
+        return Err(Error::NonFinite {
+            path: path.to_string(),
+            name: name.to_string(),
+        });
+    }
+    Ok(values)
 }
 
 /// Little-endian bytes of float32 values.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::data::Dataset;
 use crate::error::{read_file, Error};
 
 /// Top-level keys in canonical order.
@@ -21,6 +22,10 @@ const TOP_KEYS: [&str; 11] = [
     "target_accuracy",
     "dtype",
 ];
+
+/// Bound on a network's weights and biases, and on the activations of one pass (samples x
+/// units): fewer than 2^31 each, so that no buffer is too large to allocate.
+pub const MAX_ELEMENTS: u128 = 1 << 31;
 
 /// Activation of the hidden layers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -218,6 +223,39 @@ impl Spec {
         Spec::from_value(path, &value, sha256)
     }
 
+    /// Checks the spec against the loaded data: layers[0] must be the pixels of each image, and
+    /// one pass over the largest of a training batch and the test set must hold fewer than 2^31
+    /// activations (samples x the sum of layers).
+    pub fn check_against_data(&self, data: &Dataset) -> Result<(), Error> {
+        let bad = |field: &str, rule: String, got: String| Error::BadValue {
+            path: self.path.display().to_string(),
+            field: field.into(),
+            rule,
+            got,
+        };
+        let pixels = data.rows * data.cols;
+        if self.layers[0] != pixels {
+            let rule = format!(
+                "{pixels} (the {}x{} pixels of each image)",
+                data.rows, data.cols
+            );
+            return Err(bad("layers[0]", rule, self.layers[0].to_string()));
+        }
+        let (train, test) = (data.train.labels.len(), data.test.labels.len());
+        let rows = self.batch_size.min(train).max(test) as u128;
+        let units = (MAX_ELEMENTS - 1) / rows;
+        let total = self.layers.iter().map(|&n| n as u128).sum::<u128>();
+        if total > units {
+            let rule = format!(
+                "at most {units} units in all for passes of {rows} samples \
+                 (fewer than 2^31 activations)"
+            );
+            let got = serde_json::to_string(&self.layers).unwrap_or_default();
+            return Err(bad("layers", rule, got));
+        }
+        Ok(())
+    }
+
     /// Validates a parsed spec document.
     pub fn from_value(path: &Path, value: &Value, sha256: String) -> Result<Spec, Error> {
         let c = Checker {
@@ -291,7 +329,7 @@ impl Spec {
     }
 }
 
-/// `layers`: a list of >= 2 positive integers whose last is 10.
+/// `layers`: a list of >= 2 positive integers whose last is 10, fewer than 2^31 parameters.
 fn parse_layers(c: &Checker, v: &Value) -> Result<Vec<usize>, Error> {
     let rule = "a list of at least 2 positive integers";
     let items = v
@@ -309,6 +347,12 @@ fn parse_layers(c: &Checker, v: &Value) -> Result<Vec<usize>, Error> {
             "10 (one output per digit class)",
             &items[last],
         ));
+    }
+    let parameters = layers.windows(2).fold(0u128, |sum, pair| {
+        sum.saturating_add(pair[1] as u128 * (pair[0] as u128 + 1))
+    });
+    if parameters >= MAX_ELEMENTS {
+        return Err(c.bad("layers", "fewer than 2^31 weights and biases in all", v));
     }
     Ok(layers)
 }

@@ -2,16 +2,18 @@
 
 use std::time::Instant;
 
+use nalgebra::{DMatrix, DMatrixView};
 use serde_json::{json, Value};
 
 use crate::data::Dataset;
 use crate::error::Error;
+use crate::linalg::Kernel;
 use crate::metrics::Metrics;
-use crate::model::{per_sample_gradients, BatchWorkspace, Mlp, SampleWorkspace};
+use crate::model::{per_sample_gradients, DataParallel, Evaluator, Mlp, SampleWorkspace};
 use crate::spec::{Init, Spec};
 
-/// Samples scored per forward pass when evaluating.
-const EVAL_CHUNK: usize = 1024;
+/// Samples scored per forward pass and thread when evaluating.
+const EVAL_CHUNK: usize = 512;
 
 /// How the gradients of a mini-batch are computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -35,12 +37,14 @@ impl Algorithm {
     pub fn parallel(self, threads: usize) -> String {
         match (self, threads) {
             (_, 1) => "none (1 thread)".to_string(),
-            (Algorithm::Batched, t) => {
-                format!("each matrix product split over {t} rayon threads (gemm crate)")
-            }
-            (Algorithm::PerSample, t) => {
-                format!("mini-batch split into {t} contiguous chunks on {t} rayon threads, gradients summed in chunk order")
-            }
+            (Algorithm::Batched, t) => format!(
+                "mini-batch split into {t} contiguous slices on {t} rayon threads, single-threaded \
+                 products per slice, gradients summed in slice order; test set split the same way"
+            ),
+            (Algorithm::PerSample, t) => format!(
+                "mini-batch split into {t} contiguous chunks on {t} rayon threads, gradients \
+                 summed in chunk order; test set split into {t} slices"
+            ),
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct Options {
     pub algorithm: Algorithm,
     /// Compute threads (the caller runs `train` inside a rayon pool of this size).
     pub threads: usize,
+    /// The product kernel for large single-threaded products.
+    pub kernel: Kernel,
     /// Stop after this many optimizer steps, ignoring the target.
     pub max_steps: Option<usize>,
 }
@@ -96,8 +102,53 @@ struct Progress {
 
 /// Preallocated buffers of the chosen algorithm.
 enum Workers {
-    Batched(BatchWorkspace),
+    Batched(DataParallel),
     PerSample(Vec<SampleWorkspace>),
+}
+
+/// One optimizer step and the test-set score, with every buffer allocated up front.
+/// Call its methods inside a rayon pool of `threads` threads.
+pub struct Trainer {
+    workers: Workers,
+    eval: Evaluator,
+}
+
+impl Trainer {
+    /// Buffers for mini-batches of up to `batch` samples, on `opts.threads` threads.
+    pub fn new(model: &Mlp, batch: usize, opts: &Options) -> Self {
+        let workers = match opts.algorithm {
+            Algorithm::Batched => {
+                Workers::Batched(DataParallel::new(model, batch, opts.threads, opts.kernel))
+            }
+            Algorithm::PerSample => Workers::PerSample(
+                (0..opts.threads.clamp(1, batch.max(1)))
+                    .map(|_| SampleWorkspace::new(model))
+                    .collect(),
+            ),
+        };
+        Trainer {
+            workers,
+            eval: Evaluator::new(model, EVAL_CHUNK, opts.threads, opts.kernel),
+        }
+    }
+
+    /// One SGD step with learning rate `lr` on the batch X (inputs x B); returns the summed
+    /// per-sample cost. A non-finite cost leaves the model in an unspecified state.
+    pub fn step(&mut self, model: &mut Mlp, x: DMatrixView<f32>, labels: &[u8], lr: f32) -> f64 {
+        match &mut self.workers {
+            Workers::Batched(dp) => dp.step(model, x, labels, lr),
+            Workers::PerSample(ws) => {
+                let loss = per_sample_gradients(model, x, labels, ws);
+                model.apply(&ws[0].grads, lr / x.ncols() as f32);
+                loss
+            }
+        }
+    }
+
+    /// Number of samples whose first maximal output is their label.
+    pub fn count_correct(&mut self, model: &Mlp, images: &DMatrix<f32>, labels: &[u8]) -> usize {
+        self.eval.count_correct(model, images, labels)
+    }
 }
 
 /// Trains `model` in place; writes epoch, step and end events; returns the final status.
@@ -115,15 +166,7 @@ pub fn train(
     let test_n = data.test.labels.len();
     let batch = spec.batch_size.min(n);
     let lr = spec.learning_rate as f32;
-    let mut eval = BatchWorkspace::new(model, EVAL_CHUNK.min(test_n));
-    let mut workers = match opts.algorithm {
-        Algorithm::Batched => Workers::Batched(BatchWorkspace::new(model, batch)),
-        Algorithm::PerSample => Workers::PerSample(
-            (0..opts.threads.min(batch))
-                .map(|_| SampleWorkspace::new(model))
-                .collect(),
-        ),
-    };
+    let mut trainer = Trainer::new(model, batch, &opts);
     let mut p = Progress {
         epochs: 0,
         steps: 0,
@@ -147,10 +190,7 @@ pub fn train(
             let b = batch.min(n - start);
             let x = images.columns(start, b);
             let y = &labels[start..start + b];
-            let batch_loss = match &mut workers {
-                Workers::Batched(ws) => ws.step(model, x, y, Some(lr), opts.threads),
-                Workers::PerSample(ws) => per_sample_gradients(model, x, y, ws),
-            };
+            let batch_loss = trainer.step(model, x, y, lr);
             if !batch_loss.is_finite() {
                 p.train_seconds += clock.elapsed().as_secs_f64();
                 end(metrics, &p, "diverged")?;
@@ -158,9 +198,6 @@ pub fn train(
                     epoch,
                     step: p.steps + 1,
                 });
-            }
-            if let Workers::PerSample(ws) = &workers {
-                model.apply(&ws[0].grads, lr / b as f32);
             }
             p.steps += 1;
             loss_sum += batch_loss;
@@ -171,12 +208,8 @@ pub fn train(
                 )?;
                 if p.steps == k {
                     p.train_seconds += clock.elapsed().as_secs_f64();
-                    p.test_correct = Some(eval.count_correct(
-                        model,
-                        &data.test.images,
-                        &data.test.labels,
-                        opts.threads,
-                    ));
+                    p.test_correct =
+                        Some(trainer.count_correct(model, &data.test.images, &data.test.labels));
                     end(metrics, &p, Status::MaxSteps.name())?;
                     return Ok(Status::MaxSteps);
                 }
@@ -184,7 +217,7 @@ pub fn train(
         }
         let train_seconds = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
-        let correct = eval.count_correct(model, &data.test.images, &data.test.labels, opts.threads);
+        let correct = trainer.count_correct(model, &data.test.images, &data.test.labels);
         let eval_seconds = clock.elapsed().as_secs_f64();
         p.epochs = epoch;
         p.train_seconds += train_seconds;

@@ -349,11 +349,11 @@ fn a_spec_that_is_not_json_reports_line_and_column() {
     );
 }
 
-/// Writes a safetensors file with the given (name, shape) float32 tensors of zeros.
-fn write_model(path: &Path, tensors: &[(&str, Vec<usize>)]) {
+/// Writes a safetensors file with the given (name, shape) float32 tensors, every value `fill`.
+fn write_model(path: &Path, tensors: &[(&str, Vec<usize>)], fill: f32) {
     let buffers: Vec<Vec<u8>> = tensors
         .iter()
-        .map(|(_, s)| vec![0u8; 4 * s.iter().product::<usize>()])
+        .map(|(_, s)| fill.to_le_bytes().repeat(s.iter().product::<usize>()))
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
@@ -380,6 +380,7 @@ fn an_init_file_with_a_missing_tensor_names_it() {
             ("layers.0.bias", vec![256]),
             ("layers.1.weight", vec![10, 256]),
         ],
+        0.0,
     );
     let spec = write_spec(data.path(), &spec_value(data.path()));
     assert_bad_input(
@@ -401,6 +402,7 @@ fn an_init_file_with_a_wrong_shape_names_both_shapes() {
             ("layers.0.weight", vec![784, 256]),
             ("layers.0.bias", vec![256]),
         ],
+        0.0,
     );
     let mut spec = spec_value(data.path());
     spec["init"] = json!({"kind": "file", "path": "init.safetensors"});
@@ -423,10 +425,77 @@ fn an_unreadable_metrics_path_fails_before_loading_data() {
 }
 
 #[test]
-fn zero_threads_is_a_usage_error_and_version_prints_name_and_version() {
+fn an_init_file_holding_nan_is_rejected_at_load_naming_the_tensor() {
+    let data = small_data();
+    let init = data.path().join("init.safetensors");
+    let shapes = [
+        ("layers.0.weight", vec![256, 784]),
+        ("layers.0.bias", vec![256]),
+        ("layers.1.weight", vec![10, 256]),
+        ("layers.1.bias", vec![10]),
+    ];
+    write_model(&init, &shapes, f32::NAN);
+    let spec = write_spec(data.path(), &spec_value(data.path()));
+    assert_bad_input(
+        &mlp(&spec, &["--init", init.to_str().unwrap()]),
+        &format!(
+            "error: {}: tensor \"layers.0.weight\" holds a non-finite value",
+            init.display()
+        ),
+    );
+}
+
+#[test]
+fn a_multi_member_gzip_is_read_whole_and_bytes_after_the_last_member_are_rejected() {
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let data = small_data();
+    let raw = data.path().join("train-labels-idx1-ubyte");
+    let labels = std::fs::read(&raw).unwrap();
+    std::fs::remove_file(&raw).unwrap();
+    let gz = data.path().join("train-labels-idx1-ubyte.gz");
+    let members = [gzip(&labels[..5]), gzip(&labels[5..])].concat();
+    std::fs::write(&gz, &members).unwrap();
+    assert_eq!(run_on(data.path()).status.code(), Some(0));
+    for trailing in [&b"garbage"[..], &[0u8; 8][..]] {
+        std::fs::write(&gz, [&members[..], trailing].concat()).unwrap();
+        assert_data_rejected(data.path(), &gz, "not a valid gzip stream");
+    }
+}
+
+#[test]
+fn a_network_too_large_to_allocate_is_rejected_at_validation() {
+    assert_spec_rejected(
+        |s| s["layers"] = json!([784, 4_000_000_000u64, 10]),
+        "layers: expected fewer than 2^31 weights and biases in all, got [784,4000000000,10]",
+    );
+}
+
+#[test]
+fn out_of_range_threads_and_max_steps_give_one_line_and_version_prints_name_and_version() {
     let data = small_data();
     let spec = write_spec(data.path(), &spec_value(data.path()));
-    assert_eq!(mlp(&spec, &["--threads", "0"]).status.code(), Some(2));
+    for (flag, value, rule) in [
+        ("--threads", "0", "an integer in [1, 1024]"),
+        ("--threads", "4294967296", "an integer in [1, 1024]"),
+        ("--threads", "-1", "an integer in [1, 1024]"),
+        (
+            "--max-steps",
+            "9223372036854775808",
+            "an integer in [1, 2^63)",
+        ),
+        ("--max-steps", "1e3", "an integer in [1, 2^63)"),
+    ] {
+        assert_bad_input(
+            &mlp(&spec, &[flag, value]),
+            &format!("error: {flag}: expected {rule}, got \"{value}\""),
+        );
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_mlp"))
         .arg("--version")
         .output()

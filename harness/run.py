@@ -1,0 +1,140 @@
+"""`harness run`: prepare -> verify -> measure, then the derived stages and the report.
+
+Every option is checked (prepare.plan) before the results folder exists. Ctrl-C or SIGTERM
+while preparing or measuring stops hyperfine and the contender it runs, keeps every finished
+timed process (or removes a folder that holds none) and exits 130; `results/latest` moves only
+to a run that has its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from harness import prepare, results, stages
+from harness.prepare import RunOptions
+from harness.records import Manifest
+
+
+def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int:
+    """prepare -> verify -> measure -> ingest -> analyze -> plot -> report; the exit status."""
+    plan = prepare.plan(options)  # every option checked before anything is created
+    run_dir = results.new_results_dir(options.out)
+    log(f"results folder: {run_dir}")
+    try:
+        with _interrupts_raise():
+            manifest = prepare.prepare(plan, run_dir, argv, log)
+            log(f"[1/7] prepare: spec.json, init/ ({len(options.seeds)} seeds), env.json")
+            parity_ok = _run_parity(plan, run_dir, log)
+            log(
+                f"[3/7] measure: {len(manifest.contenders)} contenders x "
+                f"{len(options.seeds)} seeds, {options.runs} interleaved rounds "
+                f"(+{options.warmup} warm-up) with hyperfine {plan.hyperfine_version}"
+            )
+            measured_ok = _measure(run_dir, manifest, log)
+    except _Interrupted:
+        return _interrupted(run_dir)
+    try:
+        report = stages.rebuild(run_dir, log, first_stage=4)
+    except KeyboardInterrupt:
+        print(
+            f"interrupted while building the report; `python -m harness report {run_dir}` "
+            "finishes it",
+            file=sys.stderr,
+        )
+        return 130
+    results.update_latest(run_dir)  # only a run with a report becomes `latest`
+    log(f"report: {report}")
+    if not measured_ok:
+        print(f"error: some contenders failed; see {report}", file=sys.stderr)
+    if not parity_ok:
+        print(f"error: parity check failed; see {run_dir / 'parity.json'}", file=sys.stderr)
+    return 0 if measured_ok and parity_ok else 1
+
+
+class _Interrupted(Exception):
+    """Ctrl-C or SIGTERM during `run`'s prepare, verify or measure."""
+
+
+@contextlib.contextmanager
+def _interrupts_raise() -> Iterator[None]:
+    """Within: Ctrl-C and SIGTERM (see main) raise _Interrupted; measure stops hyperfine first."""
+    from harness import measure
+
+    try:
+        yield
+    except (KeyboardInterrupt, measure.Interrupted):
+        raise _Interrupted from None
+
+
+def _interrupted(run_dir: Path) -> int:
+    """Keep a folder holding timed runs (and say how to render it); drop one without any."""
+    from harness.measure import read_journal
+
+    if any(not e.get("warmup") for e in read_journal(run_dir)):
+        print(
+            f"interrupted: partial results kept in {run_dir} (every finished run); "
+            f"`python -m harness report {run_dir}` renders them",
+            file=sys.stderr,
+        )
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        print(f"interrupted before any timed run finished; {run_dir} removed", file=sys.stderr)
+    return 130
+
+
+def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None]) -> bool:
+    """measure, with the noise guard around it and the precision rule when asked."""
+    from harness import measure, noise
+    from harness.records import read_outcome, write_outcome
+
+    stop_rule = None
+    if manifest.precision:
+        from harness import precision
+
+        stop_rule = precision.stop_rule(manifest)
+    before = noise.take_snapshot()
+    try:
+        with noise.pinned(manifest.cpus):
+            return measure.measure(run_dir, log, stop_rule)
+    finally:
+        after = noise.take_snapshot()
+        load = noise.other_load(before, after, exclude={os.getpid()})
+        outcome = read_outcome(run_dir)
+        facts = {
+            "load_before": before.load,
+            "load_after": after.load,
+            "governor": ", ".join(sorted(set(after.governors))) if after.governors else None,
+            "other_share": load.share,
+            "window_seconds": load.window_seconds,
+            "busiest": [asdict(p) for p in load.busiest],
+            "note": load.note,
+        }
+        write_outcome(run_dir, replace(outcome, noise=facts))
+
+
+def _run_parity(plan: prepare.Plan, run_dir: Path, log: Callable[[str], None]) -> bool:
+    """The K-step parity check before timing (parity.json); True when passed or skipped."""
+    from harness import verify
+    from harness.records import Outcome, write_outcome
+
+    options = plan.options
+    if options.skip_parity:
+        write_outcome(run_dir, Outcome(parity_status="skipped"))
+        log("[2/7] verify: skipped (--skip-parity)")
+        return True
+    init = run_dir / "init" / f"seed-{options.seeds[0]}.safetensors"
+    parity = verify.verify(
+        plan.contenders, run_dir / "spec.json", init, options.parity_steps, run_dir / "parity"
+    )
+    verify.write_parity(run_dir / "parity.json", parity)
+    write_outcome(run_dir, Outcome(parity_status=parity["status"]))
+    log(f"[2/7] verify: parity {parity['status']} after {options.parity_steps} steps")
+    if parity["status"] != "passed":
+        log(verify.format_table(parity))
+    return parity["status"] == "passed"
