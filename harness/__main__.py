@@ -122,7 +122,8 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     """Two results folders side by side; non-zero when the second regressed."""
     from harness import compare
 
-    text, status = compare.compare(Path(args.a), Path(args.b))
+    cfg = compare.CompareConfig(threshold=args.threshold)
+    text, status = compare.compare(Path(args.a), Path(args.b), cfg)
     print(text)
     return status
 
@@ -273,6 +274,13 @@ def parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="two results folders side by side")
     cmp.add_argument("a", help="the baseline results folder")
     cmp.add_argument("b", help="the results folder to compare with it")
+    cmp.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=0.03,
+        help="smallest relative change called, above what an A/A check of identical code "
+        "shows on this machine (0.03)",
+    )
 
     ver = sub.add_parser("verify", help="parity: every contender trains K steps, models agree")
     _dataset_flags(ver)

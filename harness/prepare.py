@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness import datasets, envinfo
 from harness.contenders import (
@@ -181,8 +182,16 @@ def sgemm_floor(spec: dict, train_samples: int, test_samples: int, threads: list
         "train_flops_per_epoch": floor.training_flops(layers, train_samples),
         "eval_flops_per_epoch": floor.eval_flops(layers, test_samples),
         "sgemm_gflops": {str(t): r.gflops for t, r in rates.items()},
+        "blas": _blas_name(next(iter(rates.values()))),
         "sgemm": floor.rates_to_json(rates),
     }
+
+
+def _blas_name(rate: Any) -> str:
+    """`openblas 0.3.31 (SkylakeX)` from one measured rate's BLAS fields."""
+    parts = [rate.blas_api or "unknown BLAS", rate.blas_version or ""]
+    arch = f" ({rate.blas_architecture})" if rate.blas_architecture else ""
+    return " ".join(p for p in parts if p) + arch
 
 
 def _sample_counts(data_dir: Path) -> tuple[int, int]:

@@ -62,9 +62,7 @@ STAGES: tuple[Stage, ...] = (
         ("run.json", "outcome.json", "spec.json", "env.json", "parity.json", _METRICS, *_TABLES),
         ("analysis.json", "tables/summary.csv"),
     ),
-    Stage(
-        "plot", "plots/", ("analysis.json", "tables/runs.csv", "tables/epochs.csv"), ("plots/*",)
-    ),
+    Stage("plot", "plots/", ("analysis.json", "tables/epochs.csv"), ("plots/*",)),
 )
 # Code and libraries whose change can change what a stage writes.
 _CODE = ("harness/*.py",)
