@@ -60,6 +60,7 @@ class Snapshot:
     processes: tuple[ProcessCpu, ...]
     governors: tuple[str, ...] | None
     note: str | None = None
+    busy: float | None = None  # CPU seconds all CPUs spent busy since boot (/proc/stat)
 
     def to_json(self) -> dict[str, Any]:
         """A plain dict for a results-folder JSON file."""
@@ -128,7 +129,18 @@ def take_snapshot() -> Snapshot:
         processes = [p for p in (_read_stat(pid, tick) for pid in pids) if p is not None]
     else:
         note = "no /proc process table (not Linux): other processes' CPU time unknown"
-    return Snapshot(monotonic, utc, boot, load, tuple(processes), _governors(), note)
+    return Snapshot(monotonic, utc, boot, load, tuple(processes), _governors(), note, _busy())
+
+
+def _busy() -> float | None:
+    """Busy CPU seconds of the whole machine since boot: user + nice + system + irq + softirq
+    of /proc/stat's `cpu` line (all CPUs); None where it cannot be read."""
+    try:
+        fields = (PROC / "stat").read_text().split("\n", 1)[0].split()
+        user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    except (OSError, ValueError, IndexError):
+        return None
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def descendants(pid: int, snapshot: Snapshot | None = None) -> set[int]:
@@ -223,6 +235,16 @@ def other_load(before: Snapshot, after: Snapshot, exclude: set[int], top: int = 
             used[parent] -= gone.cpu + gone.reaped
     counted = {key: max(0.0, cpu) for key, cpu in used.items()}
     total = sum(counted.values())
+    if before.busy is not None and after.busy is not None:
+        # The machine's own busy time bounds the total: a long-lived process reaped inside the
+        # window (by pid 1, after its parent died) would otherwise count its whole life here.
+        ours = sum(
+            p.cpu + p.reaped - old[key].cpu - old[key].reaped
+            for key, p in new.items()
+            if p.pid in skip and key in old
+        )
+        total = min(total, max(0.0, after.busy - before.busy - ours))
+        counted = {key: min(cpu, total) for key, cpu in counted.items()}
     ranked = sorted(counted.items(), key=lambda kv: -kv[1])[:top]
     busiest = tuple(
         ProcessLoad(key[0], new[key].name, cpu, cpu / window if window > 0 else 0.0)

@@ -217,3 +217,17 @@ def test_pinned_restricts_children_started_in_the_block_and_then_restores():
     assert child_affinity() == str(allowed)
     with pinned(None):
         assert child_affinity() == str(allowed)
+
+
+def test_a_long_lived_process_reaped_inside_the_window_counts_no_more_than_the_machine_did():
+    init_before = ProcessCpu(1, 0, "init", 0.0, 1.0, 0.0)
+    init_after = ProcessCpu(1, 0, "init", 0.0, 1.0, 1000.0)  # reaped an orphan of long ago
+    harness_before = ProcessCpu(50, 1, "python", 5.0, 2.0, 0.0)
+    harness_after = ProcessCpu(50, 1, "python", 5.0, 2.5, 8.5)  # itself and its contenders
+    before = Snapshot(100.0, "t0", 200.0, None, (init_before, harness_before), None, None, 500.0)
+    after = Snapshot(110.0, "t1", 210.0, None, (init_after, harness_after), None, None, 510.0)
+    load = other_load(before, after, exclude={50})
+    # The machine was busy 10 CPU-seconds; the harness's tree used 9 of them: 1 s for others.
+    assert load.cpu_seconds == pytest.approx(1.0)
+    assert load.share == pytest.approx(0.1)
+    assert load.busiest[0].name == "init" and load.busiest[0].cpu_seconds == pytest.approx(1.0)
