@@ -33,6 +33,8 @@ from harness.errors import HarnessError
 ROOT = Path(__file__).resolve().parent.parent
 RUST_DIR = ROOT / "rust_impl"
 MLP_BINARY = RUST_DIR / "target" / "release" / "mlp"
+CANDLE_BINARY = RUST_DIR / "target" / "release" / "mlp-candle"  # rust-candle (rust_impl/candle)
+CARGO_PACKAGES = {"rust": "mlp", "rust-candle": "mlp-candle"}  # implementation -> cargo package
 CONTENDERS_ENV = "HARNESS_CONTENDERS_FILE"
 DEFAULT_RUN = ("python-numpy", "rust", "rust-parallel")
 REFERENCE = "python-numpy"  # the contender every ratio and parity check is taken against
@@ -53,8 +55,13 @@ class Contender:
 
     @property
     def needs_cargo(self) -> bool:
-        """Whether this contender is the Rust binary (built by prepare)."""
-        return self.implementation == "rust"
+        """Whether this contender is one of the Rust binaries (built by prepare)."""
+        return bool(self.cargo_package)
+
+    @property
+    def cargo_package(self) -> str:
+        """The rust_impl/ workspace package that builds this contender ("" if none)."""
+        return CARGO_PACKAGES.get(self.implementation, "")
 
     def argv(
         self, spec: Path, init: str, metrics_out: str, save_model: str, extra: tuple[str, ...] = ()
@@ -112,6 +119,7 @@ def _builtin() -> dict[str, Contender]:
         Contender("python-torch", "python-torch", "batched", 1, (*python, "--backend", "torch")),
         Contender("rust", "rust", "batched", 1, (str(MLP_BINARY),)),
         Contender("rust-parallel", "rust", "batched", cores, (str(MLP_BINARY),), parallel=True),
+        Contender("rust-candle", "rust-candle", "batched", 1, (str(CANDLE_BINARY),)),
     ]
     registry = {}
     for c in bases:

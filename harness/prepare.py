@@ -40,7 +40,7 @@ class RunOptions:
 
 
 def build_rust(contenders: list[Contender], quiet: bool) -> None:
-    """`cargo build --release --locked` in rust_impl/ when a Rust contender is selected."""
+    """`cargo build --release --locked` in rust_impl/ of the selected Rust contenders' packages."""
     if not any(c.needs_cargo for c in contenders):
         return
     cargo = shutil.which("cargo")
@@ -49,7 +49,8 @@ def build_rust(contenders: list[Contender], quiet: bool) -> None:
             "cargo: not found; install Rust (https://rustup.rs or `nix develop`) or leave out "
             "the Rust contenders (e.g. --contenders python-numpy)"
         )
-    argv = [cargo, "build", "--release", "--locked", *(["--quiet"] if quiet else [])]
+    packages = sorted({f"--package={c.cargo_package}" for c in contenders if c.needs_cargo})
+    argv = [cargo, "build", "--release", "--locked", *packages, *(["--quiet"] if quiet else [])]
     status = subprocess.run(argv, cwd=RUST_DIR, check=False).returncode
     if status != 0:
         raise HarnessError(
