@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from test_contract_agreement import CASES, case_args, write_spec
 
+from harness import prepare
 from harness.contenders import CANDLE_BINARY, MLP_BINARY, RUST_DIR, Contender, select
 from harness.verify import verify
 from python_impl.model import he_normal
@@ -105,3 +106,31 @@ def test_rust_candle_reports_divergence_at_the_same_step_as_mlp_with_exit_3(
     assert [p.returncode for p in results.values()] == [3, 3], results
     assert results["mlp-candle"].stderr == results["mlp"].stderr
     assert results["mlp"].stderr.startswith("error: training diverged: ")
+
+
+@pytest.mark.parametrize(
+    ("names", "packages"),
+    [
+        (["python-numpy"], None),
+        (["python-numpy", "rust", "rust-parallel"], ["--package=mlp"]),
+        (["rust-candle"], ["--package=mlp-candle"]),
+        (["rust@2", "rust-candle-per-sample"], ["--package=mlp", "--package=mlp-candle"]),
+    ],
+)
+def test_prepare_builds_only_the_cargo_packages_of_the_selected_contenders(
+    names: list[str], packages: list[str] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_run(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        calls.append(argv)
+        return subprocess.CompletedProcess(argv, 0)
+
+    monkeypatch.setattr(prepare.shutil, "which", lambda _: "/usr/bin/cargo")
+    monkeypatch.setattr(prepare.subprocess, "run", fake_run)
+    prepare.build_rust(select(names), quiet=True)
+    if packages is None:
+        assert calls == []
+    else:
+        [argv] = calls
+        assert [a for a in argv if a.startswith("--package")] == packages

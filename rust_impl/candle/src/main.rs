@@ -138,6 +138,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
         .into());
     }
     let (train_set, test_set) = Tensors::of(&data)?;
+    drop(data); // the tensors hold copies
     metrics.emit(
         "data",
         json!({"load_seconds": clock.elapsed().as_secs_f64(), "train_samples": train_set.len,

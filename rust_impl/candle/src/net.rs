@@ -92,16 +92,22 @@ impl Net {
         z * slope
     }
 
-    /// The cost of the batch, averaged over its samples: softmax cross-entropy
-    /// `-log softmax(z)[y]`, or sigmoid_mse `sum_j (sigmoid(z)_j - onehot(y)_j)^2`.
-    pub fn loss(&self, z: &Tensor, labels: &Tensor) -> Result<Tensor> {
+    /// The cost of each sample of the batch, shape (samples,): softmax cross-entropy
+    /// `-log softmax(z)[y]` (candle_nn's `cross_entropy` without its mean), or sigmoid_mse
+    /// `sum_j (sigmoid(z)_j - onehot(y)_j)^2`. Per sample, so that the batch's loss can be
+    /// summed in float64 as CONTRACT.md's train_loss (and divergence check) wants: summed in
+    /// float32, the mean of a diverging batch overflows a step before the other contenders'.
+    pub fn losses(&self, z: &Tensor, labels: &Tensor) -> Result<Tensor> {
         match self.output {
-            Output::SoftmaxCrossEntropy => candle_nn::loss::cross_entropy(z, labels),
+            Output::SoftmaxCrossEntropy => candle_nn::ops::log_softmax(z, 1)?
+                .gather(&labels.unsqueeze(1)?, 1)?
+                .squeeze(1)?
+                .neg(),
             Output::SigmoidMse => {
                 let a = candle_nn::ops::sigmoid(z)?;
                 let classes = z.dim(1)?;
                 let target = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
-                (a - target)?.sqr()?.sum(1)?.mean(0)
+                (a - target)?.sqr()?.sum(1)
             }
         }
     }

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, SGD};
 use serde_json::json;
 
@@ -76,16 +76,17 @@ fn batch_gradients(
     let b = x.dim(0)?;
     match algorithm {
         Algorithm::Batched => {
-            let loss = net.loss(&net.forward(x)?, y)?;
-            let mean = f64::from(loss.to_scalar::<f32>()?);
-            Ok((mean * b as f64, loss.backward()?))
+            let losses = net.losses(&net.forward(x)?, y)?;
+            let sum = losses.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()?;
+            Ok((sum, losses.mean(0)?.backward()?))
         }
         Algorithm::PerSample => {
             // One forward and backward pass per sample; gradients summed, then divided by b.
             let mut sum = 0.0f64;
             let mut total: Option<GradStore> = None;
             for i in 0..b {
-                let loss = net.loss(&net.forward(&x.narrow(0, i, 1)?)?, &y.narrow(0, i, 1)?)?;
+                let z = net.forward(&x.narrow(0, i, 1)?)?;
+                let loss = net.losses(&z, &y.narrow(0, i, 1)?)?.squeeze(0)?;
                 sum += f64::from(loss.to_scalar::<f32>()?);
                 let grads = loss.backward()?;
                 let Some(acc) = &mut total else {

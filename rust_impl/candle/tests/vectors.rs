@@ -100,7 +100,13 @@ fn the_hand_computed_3_2_3_example_gives_the_published_output_and_gradients() {
         0.0,
     );
     let y = Tensor::new(&[label], &Device::Cpu).unwrap();
-    let grads = net.loss(&z, &y).unwrap().backward().unwrap();
+    let grads = net
+        .losses(&z, &y)
+        .unwrap()
+        .mean(0)
+        .unwrap()
+        .backward()
+        .unwrap();
     for l in 0..2 {
         for (kind, key) in [("weight", "weight_gradients"), ("bias", "bias_gradients")] {
             let name = format!("layers.{l}.{kind}");
@@ -133,7 +139,11 @@ fn softmax_cross_entropy_matches_the_stored_loss_and_logit_gradients() {
             Output::SoftmaxCrossEntropy,
         )
         .unwrap();
-        let loss = net.loss(&logits, &labels(&case["labels"])).unwrap();
+        let loss = net
+            .losses(&logits, &labels(&case["labels"]))
+            .unwrap()
+            .mean(0)
+            .unwrap();
         let expected_loss = case["expected_loss"].as_f64().unwrap() as f32;
         assert_close(&format!("{name}: loss"), &loss, &[expected_loss], abs, rel);
         let grads = loss.backward().unwrap();
@@ -155,7 +165,11 @@ fn the_relu_network_case_gives_the_stored_mean_loss_and_parameter_gradients() {
     assert_eq!(case["hidden_activation"]["kind"], "relu");
     let net = net(case, Activation::Relu, Output::SoftmaxCrossEntropy);
     let z = net.forward(&matrix(&case["inputs"])).unwrap();
-    let loss = net.loss(&z, &labels(&case["labels"])).unwrap();
+    let loss = net
+        .losses(&z, &labels(&case["labels"]))
+        .unwrap()
+        .mean(0)
+        .unwrap();
     let expected_loss = case["expected_loss"].as_f64().unwrap() as f32;
     assert_close("loss", &loss, &[expected_loss], abs, rel);
     let grads = loss.backward().unwrap();
@@ -184,7 +198,8 @@ fn relu_passes_no_gradient_at_zero_and_leaky_relu_passes_alpha() {
         let net = net(&case, hidden, Output::SigmoidMse);
         let x = Tensor::zeros((1, 1), candle_core::DType::F32, &Device::Cpu).unwrap();
         let y = Tensor::new(&[0u32], &Device::Cpu).unwrap();
-        let loss = net.loss(&net.forward(&x).unwrap(), &y).unwrap();
+        let z = net.forward(&x).unwrap();
+        let loss = net.losses(&z, &y).unwrap().mean(0).unwrap();
         let grads = loss.backward().unwrap();
         // dL/db0 = f'(0) * w1 * dL/dz1 with w1 = 1, and dL/dz1 = 2(a - 1) a (1 - a) at a = 1/2.
         let g = grads.get(&var(&net, "layers.0.bias")).unwrap();
