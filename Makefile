@@ -23,9 +23,9 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
-	cd rust_impl && cargo fmt --check
-	cd rust_impl && cargo clippy --all-targets --locked -- -D warnings
-	cd rust_impl && cargo test --locked
+	cd rust_impl && cargo fmt --all --check
+	cd rust_impl && cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd rust_impl && cargo test --workspace --locked
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) is missing or older than 3.11; install Python 3.11+ or pass PYTHON=python3.12" >&2; exit 1; }

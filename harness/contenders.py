@@ -14,7 +14,8 @@ Keys: name, implementation, algorithm (batched or per-sample), program (a list: 
 the running interpreter, `{here}` the folder holding the file); optional threads (a count, or
 "all" for every core: such a contender follows --threads), per_sample (also register
 `<name>-per-sample`), build ("cargo" or "cargo:<package>": built in rust_impl/ by prepare when
-selected), requires (a Python module that must import, e.g. "torch").
+selected), requires (a Python module that must import, e.g. "torch"; "cuda": PyTorch must see
+a GPU: python-torch-cuda).
 
 `<name>@N` runs any contender with N threads (`rust@2`); `--threads 1,2` turns each "all"
 contender into one per count (`rust@1`, `rust@2`), for the thread-scaling plot. By default
@@ -110,7 +111,14 @@ class Contender:
 
 
 def importable(module: str) -> bool:
-    """Whether a Python module can be imported (a contender's `requires`)."""
+    """Whether a contender's `requires` holds: a Python module imports, or for "cuda",
+    PyTorch sees a CUDA GPU."""
+    if module == "cuda":
+        if not importable("torch"):
+            return False
+        import torch
+
+        return bool(torch.cuda.is_available())
     return importlib.util.find_spec(module) is not None
 
 

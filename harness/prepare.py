@@ -144,8 +144,11 @@ def choose_contenders(options: RunOptions) -> tuple[list[Contender], list[str]]:
         if importable(module):
             continue
         names = ", ".join(c.name for c in chosen if c.requires == module)
-        hint = " (pip install -e '.[torch]')" if module == "torch" else ""
-        notes.append(f"{names} skipped: Python module {module} is not installed{hint}")
+        if module == "cuda":
+            notes.append(f"{names} skipped: PyTorch sees no CUDA GPU here")
+        else:
+            hint = " (pip install -e '.[torch]')" if module == "torch" else ""
+            notes.append(f"{names} skipped: Python module {module} is not installed{hint}")
         chosen = [c for c in chosen if c.requires != module]
     if not chosen:
         raise HarnessError("--contenders: nothing left to run (" + "; ".join(notes) + ")")

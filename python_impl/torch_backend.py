@@ -3,6 +3,12 @@
 An nn.Linear stack named like the model files (``layers.{i}``), started from the same initial
 weights as the NumPy reference, trained with torch.optim.SGD on tensors sliced directly from
 the in-memory dataset (no DataLoader). torch is an optional extra: ``pip install '.[torch]'``.
+
+On ``--device cuda`` the data is copied to the GPU once, and every step and every evaluation
+ends with ``torch.cuda.synchronize()``: CUDA kernels run asynchronously, so without it the
+loop's clocks (read right after ``step`` and ``count_correct`` return) could stop before the
+GPU finished. Each step already waits for its loss (``.item()``), so the extra wait covers
+only the optimizer's update kernels.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ class TorchEngine:
     def __init__(
         self, spec: Spec, data: Dataset, params: Params, algorithm: str, device: torch.device
     ) -> None:
+        self.device = device
         self.model = _mlp(params, spec.hidden_activation).to(device)
         self.output = spec.output
         self.per_sample = algorithm == "per-sample"
@@ -89,12 +96,20 @@ class TorchEngine:
                 return total
             losses.mean().backward()
         self.optimizer.step()
+        self.synchronize()
         return total
 
     def count_correct(self) -> int:
         with torch.no_grad():
             predicted = self.model(self.test_x).argmax(dim=1)  # first maximum
-            return int((predicted == self.test_y).sum().item())
+            correct = int((predicted == self.test_y).sum().item())
+        self.synchronize()
+        return correct
+
+    def synchronize(self) -> None:
+        """On CUDA, wait until the GPU has run every queued kernel (a no-op on the CPU)."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def params(self) -> Params:
         return [
