@@ -1,5 +1,6 @@
 //! A multilayer perceptron trained with plain SGD: the Rust contender of the MLP benchmark.
 
+pub mod cli;
 pub mod data;
 pub mod error;
 pub mod linalg;

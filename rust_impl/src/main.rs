@@ -1,12 +1,11 @@
 //! `mlp`: the command-line contender (see CONTRACT.md).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use mlp::cli::{self, TrainArgs};
 use mlp::data::Dataset;
 use mlp::error::{without_os_error, Error};
 use mlp::linalg::Kernel;
@@ -14,59 +13,11 @@ use mlp::metrics::Metrics;
 use mlp::model::Mlp;
 use mlp::modelfile;
 use mlp::spec::{Init, Spec};
-use mlp::train::{describe_init, train, Algorithm, Options};
-
-mod flags;
-
-/// Train a multilayer perceptron on MNIST-format digits, as the benchmark's Rust contender.
-#[derive(Parser)]
-#[command(name = "mlp", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Train the network described by a spec file.
-    Train(TrainArgs),
-}
-
-// A flag given twice takes its last value, as in the NumPy reference's argparse.
-#[derive(clap::Args)]
-#[command(args_override_self = true)]
-struct TrainArgs {
-    /// The spec (JSON) defining the model, data and training.
-    #[arg(long, value_name = "SPEC.json")]
-    spec: PathBuf,
-    /// Start from these weights (safetensors) instead of the spec's init.
-    #[arg(long, value_name = "MODEL.safetensors")]
-    init: Option<PathBuf>,
-    /// One matrix product per layer per batch, or one sample at a time.
-    #[arg(long, value_enum, default_value_t = Algorithm::Batched)]
-    algorithm: Algorithm,
-    /// Compute threads, 1-1024.
-    #[arg(
-        long,
-        default_value = "1",
-        value_name = "N",
-        allow_hyphen_values = true
-    )]
-    threads: String,
-    /// Append JSON Lines metrics to this file.
-    #[arg(long, value_name = "FILE.jsonl")]
-    metrics_out: Option<PathBuf>,
-    /// Write the final model (safetensors) here.
-    #[arg(long, value_name = "FILE.safetensors")]
-    save_model: Option<PathBuf>,
-    /// Stop after K optimizer steps, ignoring the target.
-    #[arg(long, value_name = "K", allow_hyphen_values = true)]
-    max_steps: Option<String>,
-}
+use mlp::train::{describe_init, train, Options};
 
 /// Runs `train` and returns the exit status.
 fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
-    let (threads, max_steps) = flags::counts(&args.threads, args.max_steps.as_deref())?;
+    let (threads, max_steps) = cli::counts(&args.threads, args.max_steps.as_deref())?;
     let spec = Spec::load(&args.spec)?;
     // --init overrides the spec's init.
     let init = match &args.init {
@@ -119,8 +70,8 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Error> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    flags::exit_on_signals();
-    let Command::Train(args) = Cli::parse().command;
+    cli::exit_on_signals();
+    let args = cli::parse("mlp", env!("CARGO_PKG_VERSION"));
     match run(args, started) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {

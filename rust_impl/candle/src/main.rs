@@ -1,14 +1,13 @@
 //! `mlp-candle`: the command-line contender built on candle (see CONTRACT.md).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use mlp::cli::{self, TrainArgs};
 use mlp::data::Dataset;
-use mlp::error::Error;
+use mlp::error::{without_os_error, Error};
 use mlp::metrics::Metrics;
 use mlp::model::Mlp;
 use mlp::modelfile;
@@ -18,45 +17,6 @@ use mlp_candle::error::{save_failure, Failure};
 use mlp_candle::net::Net;
 use mlp_candle::train::{train, Options, Tensors};
 use mlp_candle::CANDLE_VERSION;
-
-/// Train a multilayer perceptron on MNIST-format digits with candle, as a benchmark contender.
-#[derive(Parser)]
-#[command(name = "mlp-candle", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Train the network described by a spec file.
-    Train(TrainArgs),
-}
-
-#[derive(clap::Args)]
-struct TrainArgs {
-    /// The spec (JSON) defining the model, data and training.
-    #[arg(long, value_name = "SPEC.json")]
-    spec: PathBuf,
-    /// Start from these weights (safetensors) instead of the spec's init.
-    #[arg(long, value_name = "MODEL.safetensors")]
-    init: Option<PathBuf>,
-    /// One forward and backward pass per mini-batch, or one per sample.
-    #[arg(long, value_enum, default_value_t = Algorithm::Batched)]
-    algorithm: Algorithm,
-    /// Compute threads (candle's CPU kernels).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
-    threads: u32,
-    /// Append JSON Lines metrics to this file.
-    #[arg(long, value_name = "FILE.jsonl")]
-    metrics_out: Option<PathBuf>,
-    /// Write the final model (safetensors) here.
-    #[arg(long, value_name = "FILE.safetensors")]
-    save_model: Option<PathBuf>,
-    /// Stop after K optimizer steps, ignoring the target.
-    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
-    max_steps: Option<u64>,
-}
 
 /// Gives candle `threads` compute threads: its matrix products run on rayon's global pool (the
 /// gemm crate, asked for RAYON_NUM_THREADS tasks), its element-wise kernels on a pool of
@@ -69,7 +29,7 @@ fn use_threads(threads: usize) -> Result<(), Error> {
         .build_global()
         .map_err(|e| Error::Threads {
             threads,
-            reason: e.to_string(),
+            reason: without_os_error(&e.to_string()),
         })
 }
 
@@ -105,7 +65,7 @@ fn initial_net(spec: &Spec, init: &Init) -> Result<Net, Failure> {
 
 /// Runs `train` and returns the exit status.
 fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
-    let threads = args.threads as usize;
+    let (threads, max_steps) = cli::counts(&args.threads, args.max_steps.as_deref())?;
     use_threads(threads)?;
     let spec = Spec::load(&args.spec)?;
     // --init overrides the spec's init.
@@ -124,19 +84,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
 
     let clock = Instant::now();
     let data = Dataset::load(&spec.dataset_dir)?;
-    let pixels = data.rows * data.cols;
-    if spec.layers[0] != pixels {
-        return Err(Error::BadValue {
-            path: spec.path.display().to_string(),
-            field: "layers[0]".into(),
-            rule: format!(
-                "{pixels} (the {}x{} pixels of each image)",
-                data.rows, data.cols
-            ),
-            got: spec.layers[0].to_string(),
-        }
-        .into());
-    }
+    spec.check_against_data(&data)?;
     let (train_set, test_set) = Tensors::of(&data)?;
     drop(data); // the tensors hold copies
     metrics.emit(
@@ -148,7 +96,7 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
     let mut net = initial_net(&spec, &init)?;
     let opts = Options {
         algorithm: args.algorithm,
-        max_steps: args.max_steps.map(|k| k as usize),
+        max_steps,
     };
     let status = train(
         &mut net,
@@ -166,7 +114,8 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
 
 fn main() -> ExitCode {
     let started = Instant::now();
-    let Command::Train(args) = Cli::parse().command;
+    cli::exit_on_signals();
+    let args = cli::parse("mlp-candle", env!("CARGO_PKG_VERSION"));
     match run(args, started) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
