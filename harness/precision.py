@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness import stats
+from harness.pairing import references
 from harness.records import Manifest
 
 DEFAULT_MAX_TIME = 900.0  # seconds of measuring when --precision is given without --max-time
@@ -26,24 +27,12 @@ MAX_ROUNDS = 100
 
 
 def like_for_like(manifest: Manifest) -> list[tuple[str, str]]:
-    """(reference, contender) pairs at equal thread counts, the reference's implementation."""
-    by_name = {c.name: c for c in manifest.contenders}
-    main = by_name.get(manifest.reference or "")
-    if main is None:
-        return []
-    pairs = []
-    for c in manifest.contenders:
-        refs = [
-            r.name
-            for r in manifest.contenders
-            if r.implementation == main.implementation
-            and r.algorithm == main.algorithm
-            and r.threads == c.threads
-            and r.name != c.name
-        ]
-        if refs and c.implementation != main.implementation:
-            pairs.append((refs[0], c.name))
-    return pairs
+    """(reference, contender) pairs at equal thread counts: the pairs the report judges."""
+    infos = {
+        c.name: {"implementation": c.implementation, "algorithm": c.algorithm, "threads": c.threads}
+        for c in manifest.contenders
+    }
+    return [(ref, name) for name, ref in references(infos, manifest.reference).items()]
 
 
 def worst_precision(journal: list[dict[str, Any]], pairs: list[tuple[str, str]]) -> float | None:
