@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import fairness, pairing, stats
+from harness import fairness, grid, pairing, stats
 from harness.noise import slow_rounds
 from harness.records import (
     Manifest,
@@ -215,9 +215,11 @@ def info(name: str, folder: dict[str, Any]) -> dict[str, Any]:
     table = folder["contenders"]
     if table is not None and (table["contender"] == name).any():
         row = table[table["contender"] == name].iloc[0]
-        for key in out:
+        for key in ("implementation", "algorithm", "threads"):
             if out[key] is None and pd.notna(row[key]) and row[key] != "":
                 out[key] = int(row[key]) if key == "threads" else str(row[key])
+    out["language"] = entry.language if entry else None
+    out["approach"] = entry.approach if entry else None
     return out
 
 
@@ -258,6 +260,7 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
             "evaluator": fairness.evaluator_rows(folder["evaluator"]),
         },
         "thread_scaling": thread_scaling(list(summaries.values())),
+        "grid": grid.grids(summaries, ok, folder["reference"], cfg),
         "floor": {
             "blas": blas_name(manifest.floor),
             "sgemm_gflops": manifest.floor.get("sgemm_gflops"),

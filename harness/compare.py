@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import analyze, pairing, stats, wording
+from harness import analyze, formats, pairing, stats
 from harness.errors import HarnessError
 
 
@@ -122,10 +122,10 @@ def _cells(r: dict[str, Any]) -> tuple[str, ...]:
         change = f"{100 * (t.ratio - 1):+.1f} %"
         if t.ci_low is not None:
             ci = f"{100 * (t.ci_low - 1):+.1f} .. {100 * (t.ci_high - 1):+.1f} %"
-        p = wording.p_value(t.p_value)
+        p = formats.p_value(t.p_value)
     ratios = ""
     if "ratio_a" in r:
-        ratios = f"{wording.ratio(r['ratio_a'])} -> {wording.ratio(r['ratio_b'])}"
+        ratios = f"{formats.ratio(r['ratio_a'])} -> {formats.ratio(r['ratio_b'])}"
     raw = f"{100 * r['raw']:+.1f} %" if r.get("raw") is not None else ""
     basis = r.get("basis", "")
     return (

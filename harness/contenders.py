@@ -15,7 +15,8 @@ the running interpreter, `{here}` the folder holding the file); optional threads
 "all" for every core: such a contender follows --threads), per_sample (also register
 `<name>-per-sample`), build ("cargo" or "cargo:<package>": built in rust_impl/ by prepare when
 selected), requires (a Python module that must import, e.g. "torch"; "cuda": PyTorch must see
-a GPU: python-torch-cuda).
+a GPU: python-torch-cuda), language and approach ("from-scratch" or "framework": the contender's
+cell in the report's 2x2, harness.grid).
 
 `<name>@N` runs any contender with N threads (`rust@2`); `--threads 1,2` turns each "all"
 contender into one per count (`rust@1`, `rust@2`), for the thread-scaling plot. By default
@@ -43,6 +44,7 @@ CONTENDERS_ENV = "HARNESS_CONTENDERS_FILE"
 REFERENCE = "python-numpy"  # the contender every ratio and parity check is taken against
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 ALGORITHMS = ("batched", "per-sample")
+APPROACHES = ("from-scratch", "framework")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ class Contender:
     parallel: bool = False  # thread count follows --threads (default: all cores)
     build: str | None = None  # "cargo" or "cargo:<package>": prepare builds it first
     requires: str | None = None  # a Python module that must import (e.g. torch)
+    language: str | None = None  # "Python", "Rust", ...: its row in the 2x2 (harness.grid)
+    approach: str | None = None  # "from-scratch" or "framework": its column in the 2x2
 
     @property
     def needs_cargo(self) -> bool:
@@ -106,6 +110,8 @@ class Contender:
             "implementation": self.implementation,
             "algorithm": self.algorithm,
             "threads": self.threads,
+            "language": self.language,
+            "approach": self.approach,
             "argv": self.template(run_dir),
         }
 
@@ -174,6 +180,11 @@ def load_file(path: Path) -> dict[str, Contender]:
             raise HarnessError(f'{where}.build: expected "cargo" or "cargo:<package>"')
         if requires is not None and not isinstance(requires, str):
             raise HarnessError(f"{where}.requires: expected a Python module name")
+        language, approach = entry.get("language"), entry.get("approach")
+        if language is not None and (not isinstance(language, str) or not language.strip()):
+            raise HarnessError(f"{where}.language: expected a name such as Python or Rust")
+        if approach is not None and approach not in APPROACHES:
+            raise HarnessError(f'{where}.approach: expected "from-scratch" or "framework"')
         if (
             not isinstance(program, list)
             or not program
@@ -181,7 +192,9 @@ def load_file(path: Path) -> dict[str, Contender]:
         ):
             raise HarnessError(f"{where}.program: expected a non-empty list of strings")
         argv = tuple(p.replace("{python}", sys.executable).replace("{here}", here) for p in program)
-        c = Contender(name, str(impl), algo, threads, argv, parallel, build, requires)
+        c = Contender(
+            name, str(impl), algo, threads, argv, parallel, build, requires, language, approach
+        )
         found[name] = c
         if entry.get("per_sample"):
             found[f"{name}-per-sample"] = replace(

@@ -114,6 +114,8 @@ class ContenderEntry:
     implementation: str = ""
     algorithm: str = ""
     threads: int | None = None
+    language: str | None = None  # the 2x2's row (harness.grid); None: not in the 2x2
+    approach: str | None = None  # the 2x2's column: from-scratch or framework
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ def read_manifest(run_dir: Path) -> Manifest:
                 implementation=c.get("implementation", str, ""),
                 algorithm=c.get("algorithm", str, ""),
                 threads=c.get("threads", int, None),
+                language=c.get("language", str, None),
+                approach=c.get("approach", str, None),
             )
         )
     parity = f.get("parity", dict, {})

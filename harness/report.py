@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from harness import __version__, wording
+from harness import __version__, formats, wording, wording_grid
 from harness.records import read_analysis, read_manifest, read_optional_json
 
 # env.json keys go to the first group whose word occurs in the key; the rest under "other".
@@ -68,12 +68,12 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        num=wording.num,
-        pct=wording.pct,
-        sci=wording.sci,
-        cell=wording.cell,
-        p=wording.p_value,
-        ratio=wording.ratio,
+        num=formats.num,
+        pct=formats.pct,
+        sci=formats.sci,
+        cell=formats.cell,
+        p=formats.p_value,
+        ratio=formats.ratio,
     )
     return env
 
@@ -213,6 +213,7 @@ def context(run_dir: Path) -> dict[str, Any]:
         "noise_lines": wording.noise(a),
         "floor_notes": wording.floor_notes(a),
         "labels": wording.labels(a),
+        "grids": [wording_grid.grid(g, a) for g in a.get("grid") or []],
         "rows": rows,
         "names": [r["name"] for r in rows],
         "failed": [r for r in rows if r["status"] not in ("ok", "invalid")],
@@ -242,7 +243,7 @@ def _sweep_cell(rows: list[dict[str, Any]], name: str, target: float) -> dict[st
 
 def summary_markdown(ctx: dict[str, Any]) -> str:
     """summary.md: the headline, the like-for-like table, cross-thread ratios, for terminals."""
-    a, md, num = ctx["a"], wording.md, wording.num
+    a, md, num = ctx["a"], formats.md, formats.num
     lines = [f"# {md(ctx['title'])}", "", f"**{md(ctx['headline'])}**", ""]
     if ctx["why"]:
         lines += [md(ctx["why"]), ""]
@@ -262,18 +263,20 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
         if r["is_reference"]:
             speed = "reference"
         elif cmp and cmp["ratio"] is not None:
-            ratio = wording.ratio
+            ratio = formats.ratio
             ci = f" ({ratio(cmp['ci_low'])}-{ratio(cmp['ci_high'])})" if cmp["ci_low"] else ""
             speed = f"{ratio(cmp['ratio'])}x vs {md(cmp['reference'])}{ci}"
-            verdict, p = cmp["verdict"], wording.p_value(cmp["p_value"])
+            verdict, p = cmp["verdict"], formats.p_value(cmp["p_value"])
         cells = [md(r["name"]), num(r.get("threads")), md(r["status"]), str(r["runs"])]
-        cells += [wording.pct(r["success_rate"])]
+        cells += [formats.pct(r["success_rate"])]
         cells += [f"{num(wall['median'])} ({num(wall['ci_low'])}-{num(wall['ci_high'])})"]
         cells += [speed, verdict, p]
         if a["has_metrics"]:
             cells += [num(r["epochs_median"]), num(r["seconds_per_epoch"]["median"])]
-            cells += [num(r["train_gflops"], 3), wording.pct(r["sgemm_fraction"])]
+            cells += [num(r["train_gflops"], 3), formats.pct(r["sgemm_fraction"])]
         lines.append("| " + " | ".join(cells) + " |")
+    for g in ctx["grids"]:
+        lines += ["", *grid_markdown(g)]
     if ctx["cross"]:
         lines += ["", "Cross-thread ratios (unequal resources, not like for like):", ""]
         lines += [f"- {md(c['sentence'])}" for c in ctx["cross"]]
@@ -285,6 +288,21 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
         ]
     lines += ["", md(ctx["method"]), ""]
     return "\n".join(lines)
+
+
+def grid_markdown(g: dict[str, Any]) -> list[str]:
+    """One 2x2 (wording_grid.grid) as a Markdown table and its sentences."""
+    md = formats.md
+    head = ["", *g["approaches"], "framework vs from-scratch"]
+    lines = [f"Language or library, {md(g['title'].lower())}:", ""]
+    lines += ["| " + " | ".join(head) + " |", "|---|" + "---|" * (len(head) - 1)]
+    for row in g["rows"]:
+        cells = [md(row["language"])] + [md(", ".join(c)) for c in row["cells"]]
+        lines.append("| " + " | ".join([*cells, md(row["library"])]) + " |")
+    for row in g["ratio_rows"]:
+        lines.append("| " + " | ".join([md(row["label"]), *map(md, row["cells"]), ""]) + " |")
+    lines += [""] + [f"- {md(s)}" for s in g["sentences"]]
+    return lines + ([f"- {md(g['answer'])}"] if g["answer"] else [])
 
 
 def render(run_dir: Path) -> Path:

@@ -6,7 +6,7 @@ import sys
 import pytest
 from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
 
-from harness import wording
+from harness import formats, wording
 from harness.analyze import analyze
 from harness.records import read_analysis
 
@@ -62,8 +62,8 @@ def test_the_why_sentence_names_the_parts_that_differ_and_the_sgemm_fractions(an
     assert f"{saved['train']:.2f} s less training" in text
     assert f"{saved['outside']:.2f} s less outside main (start-up, save, exit)" in text
     assert (
-        f"training at {wording.pct(rows['rust']['sgemm_fraction'])} vs "
-        f"{wording.pct(rows['python-numpy']['sgemm_fraction'])} of this machine's sgemm rate"
+        f"training at {formats.pct(rows['rust']['sgemm_fraction'])} vs "
+        f"{formats.pct(rows['python-numpy']['sgemm_fraction'])} of this machine's sgemm rate"
     ) in text
 
 
@@ -79,9 +79,9 @@ def test_warnings_mismatches_and_p_values_in_words():
     assert wording.mismatch({**cause, "epoch": 20}) == (
         "20 vs 21 epochs: float rounding at the threshold (accuracy 0.8996 at epoch 20, target 0.9)"
     )
-    assert wording.p_text(0.0004) == "p < 0.001" and wording.p_text(0.0234) == "p = 0.023"
-    assert wording.num(12345.6) == "12,346" and wording.num(0.012345) == "0.01235"
-    assert wording.num(None) == "n/a" and wording.pct(0.912) == "91 %"
+    assert formats.p_text(0.0004) == "p < 0.001" and formats.p_text(0.0234) == "p = 0.023"
+    assert formats.num(12345.6) == "12,346" and formats.num(0.012345) == "0.01235"
+    assert formats.num(None) == "n/a" and formats.pct(0.912) == "91 %"
 
 
 def test_precision_lines_say_how_measuring_stopped(analysis):
@@ -112,7 +112,7 @@ def test_noise_lines_warn_about_other_processes_and_slow_rounds(analysis):
 
 
 def test_markdown_escaping_leaves_no_tag_link_or_table_break():
-    text = wording.md("<script>alert(1)</script> [x](http://e) a|b *c* p < 0.001 &amp;")
+    text = formats.md("<script>alert(1)</script> [x](http://e) a|b *c* p < 0.001 &amp;")
     assert "<script" not in text and "</script" not in text
     assert "\\[x\\](http://e)" in text and "a\\|b" in text and "\\*c\\*" in text
     assert "p < 0.001" in text and "&amp;amp;" in text

@@ -53,6 +53,8 @@ class FakeContender:
     eval: float = 0.01
     peak_rss: float = 60e6
     fail: bool = False  # every run crashes (exit 3, status diverged)
+    language: str | None = None  # the 2x2's row (harness.grid)
+    approach: str | None = None  # the 2x2's column: from-scratch or framework
 
 
 DEFAULT_CONTENDERS = (
@@ -212,7 +214,15 @@ def _manifest(fake: FakeRun, sha: str, argv: dict[str, list[str]]) -> Manifest:
     floor |= {"sgemm_gflops": SGEMM, "blas": "openblas 0.3.27 (Haswell)"}
     return Manifest(
         contenders=[
-            ContenderEntry(c.name, argv[c.name], c.implementation, c.algorithm, c.threads)
+            ContenderEntry(
+                c.name,
+                argv[c.name],
+                c.implementation,
+                c.algorithm,
+                c.threads,
+                language=c.language,
+                approach=c.approach,
+            )
             for c in fake.contenders
         ],
         reference=fake.contenders[0].name,

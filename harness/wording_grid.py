@@ -1,0 +1,97 @@
+"""The 2x2's words: harness.grid's numbers (analysis.json `grid`) as table cells and sentences.
+
+Standard library only, like harness.wording, whose comparison sentence each ratio reuses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.formats import num
+from harness.wording import comparison
+
+
+def _short(cmp: dict[str, Any] | None) -> str:
+    """A 2x2 ratio for a table cell: `1.49x faster (1.30-1.71)`; empty when not measured."""
+    if not cmp:
+        return ""
+    r, low, high, kind = cmp["ratio"], cmp["ci_low"], cmp["ci_high"], cmp["verdict"]
+    if r is None:
+        return "no comparable runs"
+    if low is None:
+        return f"{r:.2f}x (too few pairs for a CI)"
+    if kind == "slower":
+        return f"{1 / r:.2f}x slower ({1 / high:.2f}-{1 / low:.2f})"
+    if kind == "faster":
+        return f"{r:.2f}x faster ({low:.2f}-{high:.2f})"
+    return f"{kind}: {r:.2f}x ({low:.2f}-{high:.2f})"
+
+
+def _effect(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The ratio furthest from 1 either way (the largest effect of one kind)."""
+    rows = [r for r in rows if r["ratio"]]
+    return max(rows, key=lambda r: max(r["ratio"], 1 / r["ratio"])) if rows else None
+
+
+def grid_answer(g: dict[str, Any]) -> str | None:
+    """Which of the two made the larger difference at this thread count, with the sizes."""
+    lang, lib = _effect(g["language_ratios"]), _effect(g["library_ratios"])
+    if lang is None or lib is None:
+        return None
+    size = {id(r): max(r["ratio"], 1 / r["ratio"]) for r in (lang, lib)}
+    bigger = "language" if size[id(lang)] >= size[id(lib)] else "library"
+    sure = {"faster", "slower"}
+    caveat = "" if {lang["verdict"], lib["verdict"]} <= sure else " (not every verdict is decided)"
+    return (
+        f"The larger effect is the {bigger}'s{caveat}: language {size[id(lang)]:.2f}x "
+        f"({lang['contender']} vs {lang['reference']}), library {size[id(lib)]:.2f}x "
+        f"({lib['contender']} vs {lib['reference']})."
+    )
+
+
+def grid(g: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
+    """One 2x2 in words: title, a row per language, the language-ratio rows and sentences."""
+    cells = {(c["language"], c["approach"]): c for c in g["cells"]}
+    base, others = g["languages"][0], g["languages"][1:]
+    library = {r["language"]: r for r in g["library_ratios"]}
+    language = {(r["language"], r["approach"]): r for r in g["language_ratios"]}
+    threads = g["threads"]
+    plural = "s" if threads != 1 else ""
+    return {
+        "title": f"At {threads} thread{plural}" if threads is not None else "2x2",
+        "approaches": g["approaches"],
+        "rows": [
+            {
+                "language": lang,
+                "cells": [_cell_lines(cells.get((lang, a))) for a in g["approaches"]],
+                "library": _short(library.get(lang)),
+            }
+            for lang in g["languages"]
+        ],
+        "ratio_rows": [
+            {
+                "label": f"{lang} vs {base}",
+                "cells": [_short(language.get((lang, a))) for a in g["approaches"]],
+            }
+            for lang in others
+        ],
+        "sentences": [
+            f"Language, {r['approach']} code: {comparison(r, analysis)}"
+            for r in g["language_ratios"]
+        ]
+        + [f"Library, {r['language']}: {comparison(r, analysis)}" for r in g["library_ratios"]],
+        "answer": grid_answer(g),
+    }
+
+
+def _cell_lines(cell: dict[str, Any] | None) -> list[str]:
+    """A 2x2 cell: the contender, its median time to target and its training time per epoch."""
+    if cell is None:
+        return ["not run"]
+    lines = [cell["contender"]]
+    if not cell["successes"]:
+        return [*lines, f"no run reached the target ({cell['status']})"]
+    lines.append(f"{num(cell['wall_median'])} s to target")
+    if cell["seconds_per_epoch_median"] is not None:
+        lines.append(f"{num(cell['seconds_per_epoch_median'])} s per epoch")
+    return lines
