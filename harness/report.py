@@ -298,11 +298,11 @@ def grid_markdown(g: dict[str, Any]) -> list[str]:
     lines += ["| " + " | ".join(head) + " |", "|---|" + "---|" * (len(head) - 1)]
     for row in g["rows"]:
         cells = [md(row["language"])] + [md(", ".join(c)) for c in row["cells"]]
-        lines.append("| " + " | ".join([*cells, md(row["library"])]) + " |")
+        lines.append("| " + " | ".join([*cells, md("; ".join(row["library"]))]) + " |")
     for row in g["ratio_rows"]:
-        lines.append("| " + " | ".join([md(row["label"]), *map(md, row["cells"]), ""]) + " |")
-    lines += [""] + [f"- {md(s)}" for s in g["sentences"]]
-    return lines + ([f"- {md(g['answer'])}"] if g["answer"] else [])
+        cells = [md(row["label"]), *(md("; ".join(c)) for c in row["cells"]), ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""] + [f"- {md(s)}" for s in [*g["sentences"], *g["answers"]]]
 
 
 def render(run_dir: Path) -> Path:

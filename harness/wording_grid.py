@@ -27,25 +27,43 @@ def _short(cmp: dict[str, Any] | None) -> str:
     return f"{kind}: {r:.2f}x ({low:.2f}-{high:.2f})"
 
 
-def _effect(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The ratio furthest from 1 either way (the largest effect of one kind)."""
-    rows = [r for r in rows if r["ratio"]]
-    return max(rows, key=lambda r: max(r["ratio"], 1 / r["ratio"])) if rows else None
+def _ratio_lines(cmp: dict[str, Any] | None) -> list[str]:
+    """A ratio cell: the whole run's ratio, then the training epoch's (start-up left out)."""
+    if not cmp:
+        return []
+    lines = [f"whole run: {_short(cmp)}"]
+    if cmp.get("per_epoch"):
+        lines.append(f"per epoch: {_short(cmp['per_epoch'])}")
+    return lines
 
 
-def grid_answer(g: dict[str, Any]) -> str | None:
-    """Which of the two made the larger difference at this thread count, with the sizes."""
-    lang, lib = _effect(g["language_ratios"]), _effect(g["library_ratios"])
+def _effect(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], float] | None:
+    """The ratio furthest from 1 either way (the largest effect of one kind) and its size."""
+    sized = [(r, max(r["ratio"], 1 / r["ratio"])) for r in rows if r and r["ratio"]]
+    return max(sized, key=lambda pair: pair[1]) if sized else None
+
+
+def grid_answer(g: dict[str, Any], per_epoch: bool = False) -> str | None:
+    """Which of the two made the larger difference at this thread count, with the sizes:
+    over the whole run, or (per_epoch) over one training epoch."""
+
+    def pick(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{**r, **r["per_epoch"]} if r.get("per_epoch") else {} for r in rows]
+
+    lang_rows, lib_rows = g["language_ratios"], g["library_ratios"]
+    if per_epoch:
+        lang_rows, lib_rows = pick(lang_rows), pick(lib_rows)
+    lang, lib = _effect(lang_rows), _effect(lib_rows)
     if lang is None or lib is None:
         return None
-    size = {id(r): max(r["ratio"], 1 / r["ratio"]) for r in (lang, lib)}
-    bigger = "language" if size[id(lang)] >= size[id(lib)] else "library"
-    sure = {"faster", "slower"}
-    caveat = "" if {lang["verdict"], lib["verdict"]} <= sure else " (not every verdict is decided)"
+    bigger = "language" if lang[1] >= lib[1] else "library"
+    decided = {lang[0]["verdict"], lib[0]["verdict"]} <= {"faster", "slower"}
+    caveat = "" if decided else " (not every verdict is decided)"
+    scope = "Per training epoch" if per_epoch else "Over the whole run"
     return (
-        f"The larger effect is the {bigger}'s{caveat}: language {size[id(lang)]:.2f}x "
-        f"({lang['contender']} vs {lang['reference']}), library {size[id(lib)]:.2f}x "
-        f"({lib['contender']} vs {lib['reference']})."
+        f"{scope} the larger effect is the {bigger}'s{caveat}: language {lang[1]:.2f}x "
+        f"({lang[0]['contender']} vs {lang[0]['reference']}), library {lib[1]:.2f}x "
+        f"({lib[0]['contender']} vs {lib[0]['reference']})."
     )
 
 
@@ -64,14 +82,14 @@ def grid(g: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
             {
                 "language": lang,
                 "cells": [_cell_lines(cells.get((lang, a))) for a in g["approaches"]],
-                "library": _short(library.get(lang)),
+                "library": _ratio_lines(library.get(lang)),
             }
             for lang in g["languages"]
         ],
         "ratio_rows": [
             {
                 "label": f"{lang} vs {base}",
-                "cells": [_short(language.get((lang, a))) for a in g["approaches"]],
+                "cells": [_ratio_lines(language.get((lang, a))) for a in g["approaches"]],
             }
             for lang in others
         ],
@@ -80,7 +98,7 @@ def grid(g: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
             for r in g["language_ratios"]
         ]
         + [f"Library, {r['language']}: {comparison(r, analysis)}" for r in g["library_ratios"]],
-        "answer": grid_answer(g),
+        "answers": [a for a in (grid_answer(g), grid_answer(g, per_epoch=True)) if a],
     }
 
 

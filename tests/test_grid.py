@@ -90,7 +90,7 @@ def test_the_report_shows_the_2x2_with_cells_ratios_and_the_larger_effect(full):
     rust_vs_candle = wall(CANDLE) / wall(RUST)
     assert f"{rust_vs_candle:.1f}" in section  # the Rust row's library ratio, as "x slower"
     assert "Language, from-scratch code: rust (1 thread) is 2.7" in section
-    assert "The larger effect is the language&#39;s: language 2.7" in section
+    assert "Over the whole run the larger effect is the language&#39;s: language 2.7" in section
     summary = (folder / "summary.md").read_text(encoding="utf-8")
     assert "| Rust vs Python |" in summary and "| Python | python-numpy, " in summary
 
