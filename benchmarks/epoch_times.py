@@ -1,6 +1,7 @@
 """Seconds per training epoch, side by side, for every contender on full-size data.
 
     python benchmarks/epoch_times.py [--data-dir DIR] [--epochs 3] [--rounds 5] [--threads 1,2]
+                                     [--torch-python PY] [--baseline OLD_MLP_BINARY]
 
 Each contender runs as the harness runs it (a whole process, same spec, same initial model,
 target 1.0 so it trains exactly --epochs epochs and exits 1) and reports its own per-epoch
@@ -139,7 +140,9 @@ def training_flops(samples: int) -> float:
     return samples * (2 * per_sample + backprop_input)
 
 
-def contenders(threads: list[int], torch_python: str | None) -> list[Contender]:
+def contenders(
+    threads: list[int], torch_python: str | None, baseline: Path | None
+) -> list[Contender]:
     """Every configuration to time, NumPy first (the reference)."""
     py = [sys.executable, "-m", "python_impl"]
     out = [Contender(f"numpy batched {t}t", py, "batched", t, []) for t in threads]
@@ -149,6 +152,10 @@ def contenders(threads: list[int], torch_python: str | None) -> list[Contender]:
         out += [Contender(f"torch batched {t}t", tp, "batched", t, []) for t in threads]
     out += [Contender(f"rust batched {t}t", [str(MLP)], "batched", t, []) for t in threads]
     out.append(Contender("rust per-sample 1t", [str(MLP)], "per-sample", 1, []))
+    if baseline:  # another build of the crate, for an A/B of a change
+        out += [
+            Contender(f"baseline batched {t}t", [str(baseline)], "batched", t, []) for t in threads
+        ]
     return out
 
 
@@ -202,6 +209,14 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
                     f"{c.label:<22} {min(c.epochs) / min(one.epochs):9.2f}"
                     f"  {ratio_range(per_round(c, one))}"
                 )
+    base = {c.threads: c for c in table if c.label.startswith("baseline")}
+    if base:
+        print("\nA/B, rust / baseline (batched): of minima; per round median [range]")
+    for c in table:
+        if c.label.startswith("rust batched") and c.threads in base:
+            b = base[c.threads]
+            ratio = min(c.epochs) / min(b.epochs)
+            print(f"{c.label:<22} {ratio:9.2f}  {ratio_range(per_round(c, b))}")
 
 
 def main() -> int:
@@ -212,6 +227,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds of all contenders")
     ap.add_argument("--threads", default="1,2", help="thread counts for the batched runs")
     ap.add_argument("--torch-python", help="a Python with torch installed, to add torch rows")
+    ap.add_argument(
+        "--baseline", type=Path, help="another mlp binary (an older build) timed beside, for an A/B"
+    )
     args = ap.parse_args()
     if not MLP.exists():
         sys.exit(f"error: {MLP} not found; build it: (cd rust_impl && cargo build --release)")
@@ -231,7 +249,7 @@ def main() -> int:
         write_spec(spec, make_spec(args.data_dir.name, args.data_dir, 1.0, args.epochs))
         init = write_inits(workdir, LAYERS, [1])[1]
         params = load_model(init, LAYERS)
-        table = contenders(threads, args.torch_python)
+        table = contenders(threads, args.torch_python, args.baseline)
         for r in range(args.rounds):
             for c in table:
                 print(f"round {r + 1}/{args.rounds}: {c.label}", file=sys.stderr)

@@ -171,6 +171,7 @@ def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
     assert "HARNESS_CONTENDERS_FILE" not in os.environ
     mine = tmp_path / "mine.json"  # a program of one's own: here the NumPy reference again
     entry = {"name": "my-mlp", "implementation": "mine", "algorithm": "batched",
+             "language": "C++", "approach": "from-scratch",
              "program": ["{python}", "-m", "python_impl"]}  # fmt: skip
     mine.write_text(json.dumps({"schema_version": 1, "contenders": [entry]}))
     own = ["--contenders-file", str(mine)]
@@ -178,7 +179,8 @@ def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
     assert main(argv) == 0
     latest = tmp_path / "latest"
     assert read_json(latest / "parity.json")["status"] == "passed"
-    assert "my-mlp" in (latest / "report.html").read_text()
+    report = (latest / "report.html").read_text()
+    assert "my-mlp" in report and "C++ vs Python" in report  # its row in the 2x2
     verify = ["verify", "--data-dir", str(tiny_data), "--contenders", "python-numpy,my-mlp"]
     assert main([*verify, *own]) == 0
     assert "parity passed" in capsys.readouterr().out

@@ -66,12 +66,19 @@ def test_a_contender_that_cannot_run_fails_parity_with_its_error(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("steps", [1, 10])
-def test_numpy_and_rust_agree_batched_and_per_sample_on_one_and_two_threads(
+def test_numpy_and_rust_agree_batched_and_per_sample_on_one_two_and_four_threads(
     tmp_path: Path, steps: int
 ) -> None:
     if shutil.which("cargo") is None:
         pytest.skip("cargo is not installed")
-    names = ["python-numpy", "python-numpy-per-sample", "rust", "rust-per-sample", "rust@2"]
+    names = [
+        "python-numpy",
+        "python-numpy-per-sample",
+        "rust",
+        "rust-per-sample",
+        "rust@2",
+        "rust@4",
+    ]
     chosen = contenders.select(names)
     prepare.build_rust(chosen, quiet=True)
     assert MLP_BINARY.exists()
@@ -80,4 +87,4 @@ def test_numpy_and_rust_agree_batched_and_per_sample_on_one_and_two_threads(
     spec, init = _setup(tmp_path, EMBEDDED_DIR)  # 10 steps at batch 512 = one whole epoch
     result = verify.verify(chosen, spec, init, steps, tmp_path / "work")
     assert result["status"] == "passed", verify.format_table(result)
-    assert len(result["pairs"]) == 10
+    assert len(result["pairs"]) == 15
