@@ -92,14 +92,6 @@ impl Status {
     }
 }
 
-/// Counters of a run so far.
-struct Progress {
-    epochs: usize,
-    steps: usize,
-    train_seconds: f64,
-    test_correct: Option<usize>,
-}
-
 /// Preallocated buffers of the chosen algorithm.
 enum Workers {
     Batched(DataParallel),
@@ -151,28 +143,40 @@ impl Trainer {
     }
 }
 
-/// Trains `model` in place; writes epoch, step and end events; returns the final status.
-pub fn train(
-    model: &mut Mlp,
-    data: &Dataset,
+/// One trainer as the shared loop [`run`] drives it: an SGD step on a slice of the training
+/// set, and the exact score of the test set.
+pub trait Learner {
+    /// The error a step or a score can end in (it must hold this crate's, for divergence).
+    type Error: From<Error>;
+    /// One SGD step on training samples `start..start + len`; returns their summed loss.
+    fn step(&mut self, start: usize, len: usize) -> Result<f64, Self::Error>;
+    /// Test samples whose first maximal output is their label.
+    fn count_correct(&mut self) -> Result<usize, Self::Error>;
+}
+
+/// Counters of a run so far: what the end event reports.
+#[derive(Default)]
+struct Progress {
+    epochs: usize,
+    steps: usize,
+    train_seconds: f64,
+    test_correct: Option<usize>,
+}
+
+/// The training loop of CONTRACT.md, shared by every trainer of this workspace: mini-batches in
+/// file order over `train_n` samples, an exact test score over `test_n` after every epoch, the
+/// step (with `max_steps`), epoch and end events; returns why it stopped. A non-finite batch
+/// loss writes an end event `diverged` and returns [`Error::Diverged`].
+pub fn run<L: Learner>(
+    learner: &mut L,
+    (train_n, test_n): (usize, usize),
     spec: &Spec,
-    opts: Options,
+    max_steps: Option<usize>,
     metrics: &mut Metrics,
     started: Instant,
-) -> Result<Status, Error> {
-    let images = &data.train.images;
-    let labels = &data.train.labels;
-    let n = labels.len();
-    let test_n = data.test.labels.len();
-    let batch = spec.batch_size.min(n);
-    let lr = spec.learning_rate as f32;
-    let mut trainer = Trainer::new(model, batch, &opts);
-    let mut p = Progress {
-        epochs: 0,
-        steps: 0,
-        train_seconds: 0.0,
-        test_correct: None,
-    };
+) -> Result<Status, L::Error> {
+    let batch = spec.batch_size.min(train_n);
+    let mut p = Progress::default();
     let end = |metrics: &mut Metrics, p: &Progress, status: &str| {
         let accuracy = p.test_correct.map(|c| c as f64 / test_n as f64);
         metrics.emit(
@@ -186,30 +190,25 @@ pub fn train(
     for epoch in 1..=spec.max_epochs {
         let clock = Instant::now();
         let mut loss_sum = 0.0f64;
-        for start in (0..n).step_by(batch) {
-            let b = batch.min(n - start);
-            let x = images.columns(start, b);
-            let y = &labels[start..start + b];
-            let batch_loss = trainer.step(model, x, y, lr);
+        for start in (0..train_n).step_by(batch) {
+            let b = batch.min(train_n - start);
+            let batch_loss = learner.step(start, b)?;
             if !batch_loss.is_finite() {
                 p.train_seconds += clock.elapsed().as_secs_f64();
                 end(metrics, &p, "diverged")?;
-                return Err(Error::Diverged {
-                    epoch,
-                    step: p.steps + 1,
-                });
+                let step = p.steps + 1;
+                return Err(Error::Diverged { epoch, step }.into());
             }
             p.steps += 1;
             loss_sum += batch_loss;
-            if let Some(k) = opts.max_steps {
+            if let Some(k) = max_steps {
                 metrics.emit(
                     "step",
                     json!({"step": p.steps, "loss": batch_loss / b as f64}),
                 )?;
                 if p.steps == k {
                     p.train_seconds += clock.elapsed().as_secs_f64();
-                    p.test_correct =
-                        Some(trainer.count_correct(model, &data.test.images, &data.test.labels));
+                    p.test_correct = Some(learner.count_correct()?);
                     end(metrics, &p, Status::MaxSteps.name())?;
                     return Ok(Status::MaxSteps);
                 }
@@ -217,7 +216,7 @@ pub fn train(
         }
         let train_seconds = clock.elapsed().as_secs_f64();
         let clock = Instant::now();
-        let correct = trainer.count_correct(model, &data.test.images, &data.test.labels);
+        let correct = learner.count_correct()?;
         let eval_seconds = clock.elapsed().as_secs_f64();
         p.epochs = epoch;
         p.train_seconds += train_seconds;
@@ -225,17 +224,64 @@ pub fn train(
         metrics.emit(
             "epoch",
             json!({"epoch": epoch, "steps": p.steps, "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-                   "train_loss": loss_sum / n as f64, "test_correct": correct,
+                   "train_loss": loss_sum / train_n as f64, "test_correct": correct,
                    "test_accuracy": correct as f64 / test_n as f64}),
         )?;
         // Exact count: reached when correct > target * test_samples, in f64.
-        if opts.max_steps.is_none() && correct as f64 > spec.target_accuracy * test_n as f64 {
+        if max_steps.is_none() && correct as f64 > spec.target_accuracy * test_n as f64 {
             end(metrics, &p, Status::ReachedTarget.name())?;
             return Ok(Status::ReachedTarget);
         }
     }
     end(metrics, &p, Status::MaxEpochs.name())?;
     Ok(Status::MaxEpochs)
+}
+
+/// The `mlp` model, its trainer and the data: what [`run`] drives for this crate.
+struct Nalgebra<'a> {
+    model: &'a mut Mlp,
+    trainer: Trainer,
+    data: &'a Dataset,
+    lr: f32,
+}
+
+impl Learner for Nalgebra<'_> {
+    type Error = Error;
+
+    fn step(&mut self, start: usize, len: usize) -> Result<f64, Error> {
+        let x = self.data.train.images.columns(start, len);
+        let y = &self.data.train.labels[start..start + len];
+        Ok(self.trainer.step(self.model, x, y, self.lr))
+    }
+
+    fn count_correct(&mut self) -> Result<usize, Error> {
+        let test = &self.data.test;
+        Ok(self
+            .trainer
+            .count_correct(self.model, &test.images, &test.labels))
+    }
+}
+
+/// Trains `model` in place; writes epoch, step and end events; returns the final status.
+pub fn train(
+    model: &mut Mlp,
+    data: &Dataset,
+    spec: &Spec,
+    opts: Options,
+    metrics: &mut Metrics,
+    started: Instant,
+) -> Result<Status, Error> {
+    let sizes = (data.train.labels.len(), data.test.labels.len());
+    let batch = spec.batch_size.min(sizes.0);
+    let trainer = Trainer::new(model, batch, &opts);
+    let lr = spec.learning_rate as f32;
+    let mut learner = Nalgebra {
+        model,
+        trainer,
+        data,
+        lr,
+    };
+    run(&mut learner, sizes, spec, opts.max_steps, metrics, started)
 }
 
 /// The metrics' "init" field: the model file or `he_normal:<seed>`.

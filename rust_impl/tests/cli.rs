@@ -5,44 +5,14 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-/// The repository's embedded mnist-mini folder.
-fn mnist_mini() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/data/mnist-mini")
-}
+#[path = "support/contract.rs"]
+mod contract;
+
+use contract::{assert_bad_input, event_kinds, events, mnist_mini, spec_value, write_spec};
 
 /// Runs `mlp train --spec SPEC ARGS...`.
 fn mlp(spec: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mlp"))
-        .arg("train")
-        .arg("--spec")
-        .arg(spec)
-        .args(args)
-        .output()
-        .expect("the mlp binary runs")
-}
-
-/// A valid spec (as in harness/specs/mnist-mini.json) over `dir`.
-fn spec_value(dir: &Path) -> Value {
-    json!({
-        "spec_version": 1,
-        "dataset": {"name": "test", "dir": dir},
-        "layers": [784, 256, 10],
-        "hidden_activation": {"kind": "relu"},
-        "output": "softmax_cross_entropy",
-        "init": {"kind": "he_normal", "seed": 42},
-        "optimizer": {"kind": "sgd", "learning_rate": 0.1},
-        "batch_size": 512,
-        "max_epochs": 50,
-        "target_accuracy": 0.9,
-        "dtype": "f32"
-    })
-}
-
-/// Writes `spec` as spec.json in `dir` and returns its path.
-fn write_spec(dir: &Path, spec: &Value) -> PathBuf {
-    let path = dir.join("spec.json");
-    std::fs::write(&path, serde_json::to_string_pretty(spec).unwrap()).unwrap();
-    path
+    contract::train(env!("CARGO_BIN_EXE_mlp"), spec, args)
 }
 
 /// An IDX images file: magic, count, rows, cols, then `pixels` bytes.
@@ -83,12 +53,6 @@ fn small_data() -> tempfile::TempDir {
     dir
 }
 
-/// Asserts exit status 2 and exactly `line` on stderr.
-fn assert_bad_input(out: &Output, line: &str) {
-    assert_eq!(String::from_utf8_lossy(&out.stderr), format!("{line}\n"));
-    assert_eq!(out.status.code(), Some(2));
-}
-
 /// Runs the valid spec over a data folder and returns the output.
 fn run_on(data: &Path) -> Output {
     mlp(&write_spec(data, &spec_value(data)), &["--max-steps", "1"])
@@ -104,25 +68,7 @@ fn assert_data_rejected(data: &Path, file: &Path, message: &str) {
 
 /// Asserts exit status 0 (showing stderr if not) and returns the metrics file's events.
 fn successful_events(out: &Output, metrics: &Path) -> Vec<Value> {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::read_to_string(metrics)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// The "event" field of each event, in order.
-fn event_kinds(events: &[Value]) -> Vec<&str> {
-    events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect()
+    events(out, 0, metrics)
 }
 
 #[test]

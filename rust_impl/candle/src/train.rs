@@ -6,13 +6,11 @@ use std::time::Instant;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Optimizer, SGD};
-use serde_json::json;
 
 use mlp::data::{Dataset, Split};
-use mlp::error::Error;
 use mlp::metrics::Metrics;
 use mlp::spec::Spec;
-use mlp::train::{Algorithm, Status};
+use mlp::train::{run, Algorithm, Learner, Status};
 
 use crate::error::Failure;
 use crate::net::Net;
@@ -55,14 +53,6 @@ pub struct Options {
     pub algorithm: Algorithm,
     /// Stop after this many optimizer steps, ignoring the target.
     pub max_steps: Option<usize>,
-}
-
-/// Counters of a run so far.
-struct Progress {
-    epochs: usize,
-    steps: usize,
-    train_seconds: f64,
-    test_correct: Option<usize>,
 }
 
 /// The batch's summed per-sample loss (float64) and the gradients of its mean loss.
@@ -110,6 +100,36 @@ fn batch_gradients(
     }
 }
 
+/// The candle network, its optimizer and the tensors: what `mlp::train::run` drives.
+struct Candle<'a> {
+    net: &'a mut Net,
+    vars: Vec<Var>,
+    sgd: SGD,
+    train: &'a Tensors,
+    test: &'a Tensors,
+    algorithm: Algorithm,
+}
+
+impl Learner for Candle<'_> {
+    type Error = Failure;
+
+    fn step(&mut self, start: usize, len: usize) -> Result<f64, Failure> {
+        let x = self.train.images.narrow(0, start, len)?;
+        let y = self.train.labels.narrow(0, start, len)?;
+        let (loss, grads) = batch_gradients(self.net, &self.vars, &x, &y, self.algorithm)?;
+        if loss.is_finite() {
+            self.sgd.step(&grads)?;
+        }
+        Ok(loss)
+    }
+
+    fn count_correct(&mut self) -> Result<usize, Failure> {
+        Ok(self
+            .net
+            .count_correct(&self.test.images, &self.test.labels)?)
+    }
+}
+
 /// Trains `net` in place with SGD; writes epoch, step and end events; returns the status.
 pub fn train(
     net: &mut Net,
@@ -119,78 +139,16 @@ pub fn train(
     metrics: &mut Metrics,
     started: Instant,
 ) -> Result<Status, Failure> {
-    let n = train.len;
-    let batch = spec.batch_size.min(n);
     let vars = net.varmap.all_vars();
-    let mut sgd = SGD::new(vars.clone(), spec.learning_rate)?;
-    let mut p = Progress {
-        epochs: 0,
-        steps: 0,
-        train_seconds: 0.0,
-        test_correct: None,
+    let sgd = SGD::new(vars.clone(), spec.learning_rate)?;
+    let sizes = (train.len, test.len);
+    let mut learner = Candle {
+        net,
+        vars,
+        sgd,
+        train,
+        test,
+        algorithm: opts.algorithm,
     };
-    let end = |metrics: &mut Metrics, p: &Progress, status: &str| {
-        let accuracy = p.test_correct.map(|c| c as f64 / test.len as f64);
-        metrics.emit(
-            "end",
-            json!({"status": status, "epochs": p.epochs, "steps": p.steps, "test_correct": p.test_correct,
-                   "test_accuracy": accuracy, "train_seconds": p.train_seconds,
-                   "wall_seconds": started.elapsed().as_secs_f64()}),
-        )
-    };
-
-    for epoch in 1..=spec.max_epochs {
-        let clock = Instant::now();
-        let mut loss_sum = 0.0f64;
-        for start in (0..n).step_by(batch) {
-            let b = batch.min(n - start);
-            let x = train.images.narrow(0, start, b)?;
-            let y = train.labels.narrow(0, start, b)?;
-            let (batch_loss, grads) = batch_gradients(net, &vars, &x, &y, opts.algorithm)?;
-            if !batch_loss.is_finite() {
-                p.train_seconds += clock.elapsed().as_secs_f64();
-                end(metrics, &p, "diverged")?;
-                return Err(Error::Diverged {
-                    epoch,
-                    step: p.steps + 1,
-                }
-                .into());
-            }
-            sgd.step(&grads)?;
-            p.steps += 1;
-            loss_sum += batch_loss;
-            if let Some(k) = opts.max_steps {
-                metrics.emit(
-                    "step",
-                    json!({"step": p.steps, "loss": batch_loss / b as f64}),
-                )?;
-                if p.steps == k {
-                    p.train_seconds += clock.elapsed().as_secs_f64();
-                    p.test_correct = Some(net.count_correct(&test.images, &test.labels)?);
-                    end(metrics, &p, Status::MaxSteps.name())?;
-                    return Ok(Status::MaxSteps);
-                }
-            }
-        }
-        let train_seconds = clock.elapsed().as_secs_f64();
-        let clock = Instant::now();
-        let correct = net.count_correct(&test.images, &test.labels)?;
-        let eval_seconds = clock.elapsed().as_secs_f64();
-        p.epochs = epoch;
-        p.train_seconds += train_seconds;
-        p.test_correct = Some(correct);
-        metrics.emit(
-            "epoch",
-            json!({"epoch": epoch, "steps": p.steps, "train_seconds": train_seconds, "eval_seconds": eval_seconds,
-                   "train_loss": loss_sum / n as f64, "test_correct": correct,
-                   "test_accuracy": correct as f64 / test.len as f64}),
-        )?;
-        // Exact count: reached when correct > target * test_samples, in f64.
-        if opts.max_steps.is_none() && correct as f64 > spec.target_accuracy * test.len as f64 {
-            end(metrics, &p, Status::ReachedTarget.name())?;
-            return Ok(Status::ReachedTarget);
-        }
-    }
-    end(metrics, &p, Status::MaxEpochs.name())?;
-    Ok(Status::MaxEpochs)
+    run(&mut learner, sizes, spec, opts.max_steps, metrics, started)
 }
