@@ -1,8 +1,8 @@
 """The 2x2: language x approach, so a gap can be told apart into its two causes.
 
 A contender joins when its declaration names a `language` and an `approach` ("from-scratch" or
-"framework"; contenders.json). For each thread count, each cell is the first contender with that
-language, approach, thread count and the main reference's algorithm:
+"framework"; contenders.json). For each thread count where both approaches ran, each cell is the
+first contender with that language, approach, thread count and the main reference's algorithm:
 
                  from-scratch       framework
     Python       python-numpy       python-torch
@@ -57,12 +57,15 @@ def grids(
     main: str | None,
     cfg: Any,
 ) -> list[dict[str, Any]]:
-    """One 2x2 per thread count that has at least one ratio (two cells in a row or column)."""
+    """One 2x2 per thread count with both approaches and at least one ratio (two cells in a
+    row or a column)."""
     if main is None or main not in summaries:
         return []
     base = summaries[main].get("language")
     out = []
     for threads, grid in cells(summaries, summaries[main].get("algorithm")).items():
+        if {approach for _, approach in grid} != set(APPROACHES):
+            continue  # one column only: its language ratios are the summary's already
         order = dict.fromkeys([base, *(lang for lang, _ in grid)])
         languages = [lang for lang in order if any((lang, a) in grid for a in APPROACHES)]
         language = [

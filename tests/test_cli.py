@@ -169,9 +169,10 @@ def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
     tmp_path: Path, tiny_data: Path, hyperfine2: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert "HARNESS_CONTENDERS_FILE" not in os.environ
-    mine = tmp_path / "mine.json"  # a program of one's own: here the NumPy reference again
+    mine = tmp_path / "mine.json"  # a program of one's own: here the NumPy reference again,
+    # declared a Python framework so that the 2x2 gets a row with both approaches
     entry = {"name": "my-mlp", "implementation": "mine", "algorithm": "batched",
-             "language": "C++", "approach": "from-scratch",
+             "language": "Python", "approach": "framework",
              "program": ["{python}", "-m", "python_impl"]}  # fmt: skip
     mine.write_text(json.dumps({"schema_version": 1, "contenders": [entry]}))
     own = ["--contenders-file", str(mine)]
@@ -180,7 +181,7 @@ def test_your_own_contender_from_a_contenders_file_runs_end_to_end(
     latest = tmp_path / "latest"
     assert read_json(latest / "parity.json")["status"] == "passed"
     report = (latest / "report.html").read_text()
-    assert "my-mlp" in report and "C++ vs Python" in report  # its row in the 2x2
+    assert "my-mlp" in report and "whole run: " in report  # the library ratio of the 2x2
     verify = ["verify", "--data-dir", str(tiny_data), "--contenders", "python-numpy,my-mlp"]
     assert main([*verify, *own]) == 0
     assert "parity passed" in capsys.readouterr().out

@@ -104,8 +104,16 @@ def test_a_row_alone_gives_only_the_library_ratio(tmp_path):
 
 def test_contenders_without_an_approach_stay_out_and_no_pair_means_no_grid(tmp_path):
     plain = FakeContender("rust", "rust")  # no language or approach declared
-    _, a = build(tmp_path, (NUMPY, plain))
+    _, a = build(tmp_path, (NUMPY, plain, TORCH))
+    (g,) = a["grid"]
+    assert g["languages"] == ["Python"] and g["language_ratios"] == []
+    _, a = build(tmp_path / "diagonal", (NUMPY, CANDLE))  # no row or column holds two cells
     assert a["grid"] == []
+
+
+def test_one_approach_alone_gives_no_grid_its_ratios_are_the_summarys(tmp_path):
+    _, a = build(tmp_path, (NUMPY, RUST))
+    assert a["grid"] == [] and a["comparisons"][0]["contender"] == "rust"
 
 
 def test_each_thread_count_gets_its_own_grid(tmp_path):
@@ -113,12 +121,14 @@ def test_each_thread_count_gets_its_own_grid(tmp_path):
         FakeContender(f"{c.name}@2", c.implementation, threads=2, train=c.train / 1.6,
                       startup=c.startup, load=c.load, eval=c.eval, language=c.language,
                       approach=c.approach)
-        for c in (NUMPY, RUST)
+        for c in (NUMPY, RUST, CANDLE)
     ]  # fmt: skip
-    _, a = build(tmp_path, (NUMPY, RUST, *at2))
+    _, a = build(tmp_path, (NUMPY, RUST, CANDLE, *at2))
     assert [g["threads"] for g in a["grid"]] == [1, 2]
     (ratio,) = a["grid"][1]["language_ratios"]
     assert (ratio["reference"], ratio["contender"]) == ("python-numpy@2", "rust@2")
+    (ratio,) = a["grid"][1]["library_ratios"]
+    assert (ratio["reference"], ratio["contender"]) == ("rust@2", "rust-candle@2")
 
 
 def test_a_declared_approach_must_be_one_of_the_two_columns(tmp_path):
