@@ -78,11 +78,14 @@ def grids(
             for lang in languages
             if lang != base and (base, a) in grid and (lang, a) in grid
         ]
+        scratch, framework = APPROACHES
         library = [
-            {"language": lang, **_ratio(ok, summaries, grid[(lang, a)], grid[(lang, b)], cfg)}
+            {
+                "language": lang,
+                **_ratio(ok, summaries, grid[(lang, scratch)], grid[(lang, framework)], cfg),
+            }
             for lang in languages
-            for a, b in [APPROACHES]
-            if (lang, a) in grid and (lang, b) in grid
+            if (lang, scratch) in grid and (lang, framework) in grid
         ]
         if not language and not library:
             continue
