@@ -62,6 +62,17 @@ def read_file(path: Path | str) -> bytes:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
 
 
+def read_at_most(path: Path | str, limit: int) -> bytes | None:
+    """The file's bytes if it holds at most `limit` of them, else None; reads no further (the
+    file may be endless, like /dev/zero). InputError "cannot read" as read_file."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    return raw if len(raw) <= limit else None
+
+
 def read_bytes(path: str) -> bytes:
     """The file's bytes, gunzipped when its name ends in .gz."""
     raw = read_file(path)

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from python_impl.data import NUM_CLASSES, read_file
+from python_impl.data import NUM_CLASSES, read_at_most
 from python_impl.errors import InputError
 from python_impl.jsonread import JsonError, parse_json
 from python_impl.model import Activation
@@ -42,6 +42,7 @@ TOP_KEYS = (
 OUTPUTS = ("softmax_cross_entropy", "sigmoid_mse")
 SEED_LIMIT = 2**63
 MAX_ELEMENTS = 2**31  # bound on a network's parameters, and on one pass's activations
+MAX_SPEC_BYTES = 1 << 20  # the longest spec file read (1 MiB; the shipped ones are < 1 KiB)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,9 @@ class _Checker:
 def load_spec(path: Path | str) -> Spec:
     """Read and validate SPEC.json; raises InputError with CONTRACT.md's exact line."""
     path = str(path)
-    raw = read_file(path)
+    raw = read_at_most(path, MAX_SPEC_BYTES)
+    if raw is None:
+        raise InputError(f"{path}: expected a spec of at most {MAX_SPEC_BYTES} bytes, found more")
     try:
         doc = parse_json(raw)
     except JsonError as e:

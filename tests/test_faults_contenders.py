@@ -130,6 +130,16 @@ def case(name: str, tmp: Path) -> tuple[list[str], str]:
         return ["--spec", str(spec)], f"{spec}: not valid JSON (line 1, column 18)"
     if name == "spec that is a directory":
         return ["--spec", str(tmp)], f"{tmp}: cannot read: Is a directory"
+    if name in ("spec that never ends (/dev/zero)", "spec of 1 MiB + 1 byte of spaces"):
+        spec = Path("/dev/zero")
+        if "spaces" in name:  # valid JSON once the spaces are skipped: the size alone fails it
+            spec = tmp / "padded.json"
+            text = write_spec(tmp).read_text()
+            spec.write_text(text + " " * (2**20 + 1 - len(text.encode())))
+        return [
+            "--spec",
+            str(spec),
+        ], f"{spec}: expected a spec of at most 1048576 bytes, found more"
     if name == "batch_size 2^64":
         spec = spec_text(tmp, ('"batch_size": 512', f'"batch_size": {2**64}'))
         line = "batch_size: expected a positive integer, got 1.8446744073709552e+19"
@@ -213,6 +223,8 @@ CASES = [
     "lone surrogate escape in dataset.name",
     "spec bytes that are not UTF-8",
     "spec that is a directory",
+    "spec that never ends (/dev/zero)",
+    "spec of 1 MiB + 1 byte of spaces",
     "batch_size 2^64",
     "batch_size -0",
     "learning rate as a string",
@@ -401,3 +413,16 @@ def test_python_reports_running_out_of_memory_in_one_line(
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: out of memory: Unable to allocate ")
     assert proc.stderr.count("\n") == 1
+
+
+def test_both_contenders_read_a_spec_of_exactly_the_1_mib_bound(
+    programs: dict[str, list[str]], tmp_path: Path
+) -> None:
+    spec = tmp_path / "padded.json"
+    text = write_spec(tmp_path).read_text()
+    spec.write_text(text + " " * (2**20 - len(text.encode())))
+    assert spec.stat().st_size == 2**20
+    for program, (proc, _, _) in run_both(
+        programs, tmp_path, ["--spec", str(spec), "--max-steps", "1"]
+    ).items():
+        assert (proc.returncode, proc.stderr) == (0, ""), program

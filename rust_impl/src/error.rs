@@ -9,6 +9,9 @@ pub enum Error {
     /// A file (spec, data, model) that could not be read.
     #[error("error: {path}: cannot read: {reason}")]
     CannotRead { path: String, reason: String },
+    /// A spec file longer than any spec needs (`/dev/zero`, a data file given as the spec).
+    #[error("error: {path}: expected a spec of at most {limit} bytes, found more")]
+    SpecTooLarge { path: String, limit: u64 },
     /// The spec is not JSON.
     #[error("error: {path}: not valid JSON (line {line}, column {column})")]
     NotJson {
@@ -178,4 +181,19 @@ pub fn read_file(path: &Path, shown: &str) -> Result<Vec<u8>, Error> {
         path: shown.to_string(),
         reason: os_reason(&e),
     })
+}
+
+/// The bytes of a file that holds at most `limit` bytes (read no further: the file may be
+/// endless, like `/dev/zero`); `None` when it holds more.
+pub fn read_at_most(path: &Path, shown: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
+    use std::io::Read;
+    let cannot = |e: io::Error| Error::CannotRead {
+        path: shown.to_string(),
+        reason: os_reason(&e),
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }

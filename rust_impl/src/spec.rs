@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::data::Dataset;
-use crate::error::{read_file, Error};
+use crate::error::{read_at_most, Error};
 
 /// Top-level keys in canonical order.
 const TOP_KEYS: [&str; 11] = [
@@ -26,6 +26,10 @@ const TOP_KEYS: [&str; 11] = [
 /// Bound on a network's weights and biases, and on the activations of one pass (samples x
 /// units): fewer than 2^31 each, so that no buffer is too large to allocate.
 pub const MAX_ELEMENTS: u128 = 1 << 31;
+
+/// The longest spec file read (1 MiB; the shipped specs are under 1 KiB): reading stops there,
+/// so an endless or huge file named as the spec is one error line, not a hang.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
 
 /// Activation of the hidden layers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -210,7 +214,10 @@ impl Spec {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Spec, Error> {
         let shown = path.display().to_string();
-        let bytes = read_file(path, &shown)?;
+        let bytes = read_at_most(path, &shown, MAX_SPEC_BYTES)?.ok_or(Error::SpecTooLarge {
+            path: shown.clone(),
+            limit: MAX_SPEC_BYTES,
+        })?;
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotJson {
             path: shown.clone(),
             line: e.line(),
