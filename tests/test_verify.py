@@ -78,6 +78,8 @@ def test_numpy_and_rust_agree_batched_and_per_sample_on_one_two_and_four_threads
         "rust-per-sample",
         "rust@2",
         "rust@4",
+        "rust-per-sample@2",
+        "rust-per-sample@4",
     ]
     chosen = contenders.select(names)
     prepare.build_rust(chosen, quiet=True)
@@ -87,4 +89,4 @@ def test_numpy_and_rust_agree_batched_and_per_sample_on_one_two_and_four_threads
     spec, init = _setup(tmp_path, EMBEDDED_DIR)  # 10 steps at batch 512 = one whole epoch
     result = verify.verify(chosen, spec, init, steps, tmp_path / "work")
     assert result["status"] == "passed", verify.format_table(result)
-    assert len(result["pairs"]) == 15
+    assert len(result["pairs"]) == 28  # every pair of the 8 contenders
