@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{assert_close, floats, matrix, model, row_major, vector};
+use common::{assert_close, floats, matrix, model, row_major, tolerance, vector};
 use nalgebra::DMatrix;
 
 use mlp::model::{loss_and_delta, BatchWorkspace, Mlp};
@@ -54,18 +54,10 @@ fn the_hand_computed_3_2_3_example_gives_the_published_activations_deltas_and_gr
     }
 }
 
-/// (abs, rel) tolerance stored in the softmax vector file.
-fn softmax_tolerance(file: &serde_json::Value) -> (f64, f64) {
-    (
-        file["tolerance"]["abs"].as_f64().unwrap(),
-        file["tolerance"]["rel"].as_f64().unwrap(),
-    )
-}
-
 #[test]
 fn softmax_cross_entropy_matches_the_stored_loss_and_logit_gradients() {
     let file = vector("softmax_cross_entropy.json");
-    let (abs, rel) = softmax_tolerance(&file);
+    let (abs, rel) = tolerance(&file);
     for case in file["logits_cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
         let logits = case["logits"].as_array().unwrap();
@@ -120,7 +112,7 @@ fn network_case() -> (serde_json::Value, Mlp, DMatrix<f32>, Vec<u8>) {
 #[test]
 fn the_relu_network_case_gives_the_stored_mean_loss_and_parameter_gradients() {
     let (file, mut net, x, labels) = network_case();
-    let (abs, rel) = softmax_tolerance(&file);
+    let (abs, rel) = tolerance(&file);
     let case = &file["network_cases"][0];
     let mut ws = BatchWorkspace::new(&net, labels.len());
     let loss = ws.step(&mut net, x.as_view(), &labels, None, 1) / labels.len() as f64;

@@ -174,16 +174,7 @@ fn max_epochs_below_the_target_exits_1_after_one_epoch_line_per_epoch() {
 
 #[test]
 fn a_learning_rate_of_a_million_diverges_with_exit_3() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut spec = spec_value(&mnist_mini());
-    spec["optimizer"]["learning_rate"] = json!(1e6);
-    let out = candle(&write_spec(tmp.path(), &spec), &[]);
-    assert_eq!(out.status.code(), Some(3));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.starts_with("error: training diverged: loss is not finite at epoch 1, step "),
-        "{err}"
-    );
+    contract::assert_a_huge_learning_rate_diverges(env!("CARGO_BIN_EXE_mlp-candle"));
 }
 
 #[test]

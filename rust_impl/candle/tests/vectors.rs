@@ -1,30 +1,16 @@
 //! The shared test vectors (tests/vectors/*.json, also read by pytest and the `mlp` crate's
 //! tests) against the candle network: z_L, losses and gradients from candle's autograd.
 
-use std::path::PathBuf;
-
 use candle_core::{Device, Tensor, Var};
 use serde_json::Value;
 
 use mlp::spec::{Activation, Output};
 use mlp_candle::net::Net;
 
-/// Parses `tests/vectors/<name>` of the repository.
-fn vector(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/vectors")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+#[path = "../../tests/support/vectors.rs"]
+mod shared;
 
-/// A JSON list of numbers, or of lists of numbers, flattened in row-major order.
-fn floats(v: &Value) -> Vec<f32> {
-    match v {
-        Value::Array(items) => items.iter().flat_map(floats).collect(),
-        x => vec![x.as_f64().expect("a number") as f32],
-    }
-}
+use shared::{floats, tolerance, vector};
 
 /// A JSON list of lists as a (rows, cols) tensor.
 fn matrix(v: &Value) -> Tensor {
@@ -67,17 +53,10 @@ fn var(net: &Net, name: &str) -> Var {
     net.varmap.data().lock().unwrap()[name].clone()
 }
 
-/// Asserts |actual - expected| <= abs + rel * |expected| element-wise.
+/// Asserts |actual - expected| <= abs + rel * |expected| element-wise, on a tensor's elements.
 fn assert_close(what: &str, actual: &Tensor, expected: &[f32], abs: f64, rel: f64) {
     let actual = actual.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-    assert_eq!(actual.len(), expected.len(), "{what}: lengths differ");
-    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
-        let (a, e) = (f64::from(*a), f64::from(*e));
-        assert!(
-            (a - e).abs() <= abs + rel * e.abs(),
-            "{what}[{i}]: got {a}, expected {e}"
-        );
-    }
+    shared::assert_close(what, &actual, expected, abs, rel);
 }
 
 #[test]
@@ -116,18 +95,10 @@ fn the_hand_computed_3_2_3_example_gives_the_published_output_and_gradients() {
     }
 }
 
-/// (abs, rel) tolerance stored in the softmax vector file.
-fn softmax_tolerance(file: &Value) -> (f64, f64) {
-    (
-        file["tolerance"]["abs"].as_f64().unwrap(),
-        file["tolerance"]["rel"].as_f64().unwrap(),
-    )
-}
-
 #[test]
 fn softmax_cross_entropy_matches_the_stored_loss_and_logit_gradients() {
     let file = vector("softmax_cross_entropy.json");
-    let (abs, rel) = softmax_tolerance(&file);
+    let (abs, rel) = tolerance(&file);
     // The loss needs no weights: a 1-layer net of the right width is only its loss function.
     for case in file["logits_cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
@@ -160,7 +131,7 @@ fn softmax_cross_entropy_matches_the_stored_loss_and_logit_gradients() {
 #[test]
 fn the_relu_network_case_gives_the_stored_mean_loss_and_parameter_gradients() {
     let file = vector("softmax_cross_entropy.json");
-    let (abs, rel) = softmax_tolerance(&file);
+    let (abs, rel) = tolerance(&file);
     let case = &file["network_cases"][0];
     assert_eq!(case["hidden_activation"]["kind"], "relu");
     let net = net(case, Activation::Relu, Output::SoftmaxCrossEntropy);

@@ -80,3 +80,17 @@ pub fn event_kinds(events: &[Value]) -> Vec<&str> {
         .map(|e| e["event"].as_str().unwrap())
         .collect()
 }
+
+/// A learning rate of a million on mnist-mini: exit 3 and the contract's divergence line.
+pub fn assert_a_huge_learning_rate_diverges(binary: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = spec_value(&mnist_mini());
+    spec["optimizer"]["learning_rate"] = json!(1e6);
+    let out = train(binary, &write_spec(tmp.path(), &spec), &[]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: training diverged: loss is not finite at epoch 1, step "),
+        "{err}"
+    );
+}
