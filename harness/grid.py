@@ -28,8 +28,10 @@ import pandas as pd
 from harness import pairing
 
 APPROACHES = ("from-scratch", "framework")  # column order
-KEPT = ("contender", "reference", "pairing", "ratio", "ci_low", "ci_high", "p_value")
-KEPT += ("verdict", "n", "per_epoch")
+KEPT = (  # of pairing.compare_pair's fields, those the 2x2 shows
+    *("contender", "reference", "pairing", "ratio", "ci_low", "ci_high", "p_value"),
+    *("verdict", "n", "per_epoch"),
+)
 
 
 def cells(summaries: dict[str, dict[str, Any]], algorithm: Any) -> dict[Any, dict]:

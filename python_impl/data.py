@@ -53,24 +53,15 @@ def find_file(directory: str, name: str) -> str:
     )
 
 
-def read_file(path: Path | str) -> bytes:
-    """The file's bytes; InputError "cannot read" with the OS's reason (any input file)."""
+def read_file(path: Path | str, limit: int | None = None) -> bytes:
+    """The file's bytes; InputError "cannot read" with the OS's reason (any input file). With a
+    limit, reading stops after limit + 1 bytes (the file may be endless, like /dev/zero), so
+    more than `limit` bytes back means the file is longer than that."""
     try:
         with open(path, "rb") as f:
-            return f.read()
+            return f.read() if limit is None else f.read(limit + 1)
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
-
-
-def read_at_most(path: Path | str, limit: int) -> bytes | None:
-    """The file's bytes if it holds at most `limit` of them, else None; reads no further (the
-    file may be endless, like /dev/zero). InputError "cannot read" as read_file."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(limit + 1)
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    return raw if len(raw) <= limit else None
 
 
 def read_bytes(path: str) -> bytes:

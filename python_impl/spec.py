@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from python_impl.data import NUM_CLASSES, read_at_most
+from python_impl.data import NUM_CLASSES, read_file
 from python_impl.errors import InputError
 from python_impl.jsonread import JsonError, parse_json
 from python_impl.model import Activation
@@ -168,8 +168,8 @@ class _Checker:
 def load_spec(path: Path | str) -> Spec:
     """Read and validate SPEC.json; raises InputError with CONTRACT.md's exact line."""
     path = str(path)
-    raw = read_at_most(path, MAX_SPEC_BYTES)
-    if raw is None:
+    raw = read_file(path, MAX_SPEC_BYTES)
+    if len(raw) > MAX_SPEC_BYTES:
         raise InputError(f"{path}: expected a spec of at most {MAX_SPEC_BYTES} bytes, found more")
     try:
         doc = parse_json(raw)

@@ -100,7 +100,7 @@ fn read_idx(dir: &Path, name: &str) -> Result<(String, Vec<u8>), Error> {
         });
     };
     let shown = path.display().to_string();
-    let bytes = read_file(&path, &shown)?;
+    let bytes = read_file(&path, &shown, None)?;
     if !zipped {
         return Ok((shown, bytes));
     }

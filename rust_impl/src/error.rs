@@ -176,24 +176,22 @@ pub fn without_os_error(text: &str) -> String {
 }
 
 /// The bytes of a file (spec, data, model); a failure is `CannotRead`, naming it as `shown`.
-pub fn read_file(path: &Path, shown: &str) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|e| Error::CannotRead {
+/// With `Some(limit)` reading stops after `limit + 1` bytes (the file may be endless, like
+/// `/dev/zero`), so more than `limit` bytes back means the file is longer than that.
+pub fn read_file(path: &Path, shown: &str, limit: Option<u64>) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let read = || match limit {
+        None => std::fs::read(path),
+        Some(limit) => {
+            let mut bytes = Vec::new();
+            std::fs::File::open(path)?
+                .take(limit + 1)
+                .read_to_end(&mut bytes)?;
+            Ok(bytes)
+        }
+    };
+    read().map_err(|e| Error::CannotRead {
         path: shown.to_string(),
         reason: os_reason(&e),
     })
-}
-
-/// The bytes of a file that holds at most `limit` bytes (read no further: the file may be
-/// endless, like `/dev/zero`); `None` when it holds more.
-pub fn read_at_most(path: &Path, shown: &str, limit: u64) -> Result<Option<Vec<u8>>, Error> {
-    use std::io::Read;
-    let cannot = |e: io::Error| Error::CannotRead {
-        path: shown.to_string(),
-        reason: os_reason(&e),
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(limit + 1).read_to_end(&mut bytes))
-        .map_err(cannot)?;
-    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }

@@ -19,7 +19,7 @@ pub fn load(
     output: Output,
 ) -> Result<Mlp, Error> {
     let shown = path.display().to_string();
-    let bytes = read_file(path, &shown)?;
+    let bytes = read_file(path, &shown, None)?;
     let file = SafeTensors::deserialize(&bytes).map_err(|_| Error::NotSafetensors {
         path: shown.clone(),
     })?;

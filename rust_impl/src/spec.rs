@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::data::Dataset;
-use crate::error::{read_at_most, Error};
+use crate::error::{read_file, Error};
 
 /// Top-level keys in canonical order.
 const TOP_KEYS: [&str; 11] = [
@@ -214,10 +214,13 @@ impl Spec {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Spec, Error> {
         let shown = path.display().to_string();
-        let bytes = read_at_most(path, &shown, MAX_SPEC_BYTES)?.ok_or(Error::SpecTooLarge {
-            path: shown.clone(),
-            limit: MAX_SPEC_BYTES,
-        })?;
+        let bytes = read_file(path, &shown, Some(MAX_SPEC_BYTES))?;
+        if bytes.len() as u64 > MAX_SPEC_BYTES {
+            return Err(Error::SpecTooLarge {
+                path: shown,
+                limit: MAX_SPEC_BYTES,
+            });
+        }
         let value: Value = serde_json::from_slice(&bytes).map_err(|e| Error::NotJson {
             path: shown.clone(),
             line: e.line(),
