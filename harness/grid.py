@@ -28,10 +28,11 @@ import pandas as pd
 from harness import pairing
 
 APPROACHES = ("from-scratch", "framework")  # column order
-KEPT = (  # of pairing.compare_pair's fields, those the 2x2 shows
-    *("contender", "reference", "pairing", "ratio", "ci_low", "ci_high", "p_value"),
-    *("verdict", "n", "per_epoch"),
-)
+# Of pairing.compare_pair's fields, those the 2x2 shows.
+KEPT = (
+    "contender", "reference", "pairing", "ratio", "ci_low", "ci_high", "p_value", "verdict", "n",
+    "per_epoch",
+)  # fmt: skip
 
 
 def cells(summaries: dict[str, dict[str, Any]], algorithm: Any) -> dict[Any, dict]:
