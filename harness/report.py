@@ -1,8 +1,9 @@
 """The report stage: analysis.json + plots/ -> the self-contained report.html and summary.md.
 
-It imports jinja2, the standard library, harness.records and harness.wording only (no numpy,
-pandas or matplotlib), so re-rendering an unchanged folder stays fast. Every sentence and
-number format comes from harness.wording.
+It imports jinja2, the standard library, harness.records and the words (harness.wording,
+harness.wording_grid, harness.formats) only (no numpy, pandas or matplotlib), so re-rendering
+an unchanged folder stays fast. Every sentence comes from the wording modules, every number
+format from harness.formats.
 """
 
 from __future__ import annotations
