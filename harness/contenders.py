@@ -203,14 +203,43 @@ def load_file(path: Path) -> dict[str, Contender]:
     return found
 
 
-def registry(extra_file: Path | None = None) -> dict[str, Contender]:
-    """Built-in contenders plus those of extra_file or $HARNESS_CONTENDERS_FILE."""
-    table = _builtin()
+def extra_files(extra_file: Path | None = None) -> list[Path]:
+    """The files that add contenders: $HARNESS_CONTENDERS_FILE, then --contenders-file."""
     env = os.environ.get(CONTENDERS_ENV)
-    source = extra_file or (Path(env) if env else None)
-    if source is not None:
-        table.update(load_file(source))
+    files = [Path(env)] if env else []
+    return [*files, *([extra_file] if extra_file is not None else [])]
+
+
+def registry(extra_file: Path | None = None) -> dict[str, Contender]:
+    """Built-in contenders plus those of $HARNESS_CONTENDERS_FILE and extra_file.
+
+    The built-ins are the references every ratio is taken against, so a file may add
+    contenders but never replace one: a built-in name in it is refused (exit 2).
+    """
+    table = _builtin()
+    builtin = set(table)
+    for source in extra_files(extra_file):
+        added = load_file(source)
+        clash = sorted(set(added) & builtin)
+        if clash:
+            raise HarnessError(
+                f"{source}: contender {clash[0]!r} is built in; a contenders file adds "
+                "contenders but cannot replace the harness's own (the references): rename yours"
+            )
+        table.update(added)
     return table
+
+
+def describe_files(extra_file: Path | None = None) -> list[dict[str, Any]]:
+    """run.json's record of each file that added contenders: path, sha256, names."""
+    import hashlib
+
+    described = []
+    for source in extra_files(extra_file):
+        digest = hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else None
+        names = sorted(load_file(source))
+        described.append({"path": str(source.resolve()), "sha256": digest, "contenders": names})
+    return described
 
 
 def parse_threads(text: str) -> list[int]:

@@ -7,6 +7,16 @@ still times each process (`--runs 1`, its export kept in hyperfine/). Because ev
 is its own hyperfine call, the harness knows when it started (`started_at`), which metrics
 run_id it wrote (measure.jsonl, the journal), and a stop loses at most the one in flight.
 
+What the harness vouches for, per process (ingest turns these facts into `check` codes):
+- fresh outputs: its own empty metrics file and model path (metrics/<c>/seed-<s>/<tag>.jsonl,
+  models/<c>/seed-<s>/<tag>.safetensors) and a nonce (MLP_BENCH_NONCE) its start event echoes;
+- the clock covers everything: harness.procs runs hyperfine in its own process group as a
+  child subreaper, so a descendant still running when the process exited is found, counted
+  (`leftovers`) and killed; whether the end event and the model existed at that moment;
+- threads as declared: the process runs on as many CPUs as it declares threads;
+- a timeout (`--timeout`, else TIMEOUT_FACTOR x the reference's slowest run so far): a process
+  that never ends is killed with its group and the run goes on.
+
 hyperfine discards the benchmarked commands' stderr, so a (contender, seed) that exited
 non-zero is run once more outside hyperfine, with its metrics and model sent to a scratch
 folder, to record its exit status, stderr tail and reason (stderr/<c>/seed-<s>.txt).
@@ -18,14 +28,14 @@ import json
 import os
 import random
 import shlex
-import signal
-import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness import procs
 from harness.errors import HarnessError
 from harness.hyperfine import merge_exports, parse_export
 from harness.records import (
@@ -41,6 +51,10 @@ from harness.records import (
 from harness.stream import end_status, read_stream
 
 STDERR_TAIL_LINES = 20  # lines of a failing command's stderr kept in outcome.json
+NONCE_ENV = "MLP_BENCH_NONCE"  # CONTRACT.md: the start event echoes its value as "nonce"
+TIMEOUT_FACTOR = 10.0  # a process may run 10x the reference's slowest run so far ...
+TIMEOUT_FLOOR = 60.0  # ... but at least this many seconds
+TIMEOUT_FIRST = 1800.0  # before the reference has run (it goes first in the warm-up round)
 EXIT_REASONS = {1: "target not reached", 2: "bad input", 3: "diverged"}  # CONTRACT.md
 JOURNAL = "measure.jsonl"
 EXPORTS = "hyperfine"
@@ -60,10 +74,25 @@ class Job:
     warmup: bool
 
     @property
+    def tag(self) -> str:
+        """`round-002` or `warmup-001`: names this process's files."""
+        return f"{'warmup' if self.warmup else 'round'}-{self.round:03d}"
+
+    @property
     def export(self) -> str:
         """The hyperfine export's path in the folder."""
         kind = "warmup" if self.warmup else "round"
         return f"{EXPORTS}/{kind}-{self.round:03d}-{self.contender.name}-seed-{self.seed}.json"
+
+    @property
+    def metrics(self) -> str:
+        """This process's own metrics file, relative to the folder."""
+        return f"metrics/{self.contender.name}/seed-{self.seed}/{self.tag}.jsonl"
+
+    @property
+    def model(self) -> str:
+        """This process's own model path, relative to the folder."""
+        return f"models/{self.contender.name}/seed-{self.seed}/{self.tag}.safetensors"
 
 
 def schedule(manifest: Manifest, round_number: int, warmup: bool) -> list[Job]:
@@ -71,18 +100,36 @@ def schedule(manifest: Manifest, round_number: int, warmup: bool) -> list[Job]:
 
     A warm-up round runs each contender once, on the first seed: it loads the binaries, the
     interpreter and the data into the page cache alike for all; more would only cost time.
+    The reference goes first in a warm-up round, so its time bounds every other's timeout.
     """
     seeds = manifest.seeds[:1] if warmup else manifest.seeds
     jobs = [Job(c, s, round_number, warmup) for c in manifest.contenders for s in seeds]
     rng = random.Random(f"{manifest.shuffle_seed}:{'w' if warmup else 'r'}:{round_number}")
     rng.shuffle(jobs)
+    if warmup:
+        jobs.sort(key=lambda j: j.contender.name != manifest.reference)  # stable: rest shuffled
     return jobs
 
 
-def hyperfine_argv(hyperfine: str, job: Job, run_dir: Path) -> list[str]:
-    """One hyperfine call timing one process: -N, --runs 1, the seed as a parameter."""
+def job_argv(job: Job, run_dir: Path) -> list[str]:
+    """The contender's argv for this process: the seed filled in, its own metrics and model."""
     argv = job.contender.argv
-    command = argv if isinstance(argv, str) else shlex.join(argv)
+    argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
+    argv = [a.replace("{seed}", str(job.seed)) for a in argv]
+    return _redirect(argv, run_dir / job.metrics, run_dir / job.model)
+
+
+def job_cpus(manifest: Manifest, job: Job) -> list[int] | None:
+    """The CPUs a process runs on: as many as it declares threads (of --cpus, else all)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = manifest.cpus or sorted(os.sched_getaffinity(0))
+    threads = job.contender.threads or len(allowed)
+    return allowed[: max(1, threads)]
+
+
+def hyperfine_argv(hyperfine: str, job: Job, run_dir: Path) -> list[str]:
+    """One hyperfine call timing one process: -N, --runs 1, no parameters (argv is literal)."""
     return [
         hyperfine,
         "-N",
@@ -95,74 +142,79 @@ def hyperfine_argv(hyperfine: str, job: Job, run_dir: Path) -> list[str]:
         str(run_dir / job.export),
         "-n",
         job.contender.name,
-        "-L",
-        "seed",
-        str(job.seed),
-        command,
+        shlex.join(job_argv(job, run_dir)),
     ]
 
 
-def _run_ids(path: Path) -> list[str]:
-    """run_ids of the processes in a metrics file, in order (lenient)."""
-    return [p.run_id for p in read_stream(path, strict=False).processes] if path.is_file() else []
+def timeout_for(manifest: Manifest, journal: list[dict[str, Any]]) -> float:
+    """--timeout, else TIMEOUT_FACTOR x the reference's slowest finished run (TIMEOUT_FLOOR at
+    least), else TIMEOUT_FIRST."""
+    if manifest.timeout:
+        return float(manifest.timeout)
+    walls = [
+        float(e["wall_seconds"])
+        for e in journal
+        if e.get("contender") == manifest.reference
+        and isinstance(e.get("wall_seconds"), int | float)
+        and not e.get("timed_out")
+    ]
+    return max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * max(walls)) if walls else TIMEOUT_FIRST
 
 
-def run_job(hyperfine: str, job: Job, run_dir: Path) -> dict:
+def run_job(hyperfine: str, job: Job, run_dir: Path, manifest: Manifest, timeout: float) -> dict:
     """Time one process; its journal entry. Interrupted on Ctrl-C/SIGTERM (export removed)."""
-    metrics = run_dir / "metrics" / job.contender.name / f"seed-{job.seed}.jsonl"
-    before = set(_run_ids(metrics))
-    export = run_dir / job.export
+    metrics, model, export = run_dir / job.metrics, run_dir / job.model, run_dir / job.export
+    for path in (metrics, model, export):  # fresh: nothing there the process did not write
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+    nonce = uuid.uuid4().hex
+    cpus = job_cpus(manifest, job)
     started = now_iso()
     try:
-        proc = subprocess.Popen(
+        done = procs.run(
             hyperfine_argv(hyperfine, job, run_dir),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,  # hyperfine's "Ignoring non-zero exit code" is ours to say
-            text=True,
-            errors="replace",
-            start_new_session=True,  # the harness forwards signals itself, then waits
+            timeout=timeout,
+            cpus=cpus,
+            env={**os.environ, NONCE_ENV: nonce},
         )
-    except OSError as exc:
-        raise HarnessError(f"{hyperfine}: cannot run hyperfine: {exc.strerror}") from exc
-    try:
-        _, stderr = proc.communicate()
-        status = proc.returncode
-    except (KeyboardInterrupt, Interrupted):
-        _stop(proc)
+    except KeyboardInterrupt:
         export.unlink(missing_ok=True)  # the process in flight is lost, nothing else
         raise Interrupted from None
-    if not export.is_file():
-        said = " ".join(stderr.split())[-300:]
-        raise HarnessError(
-            f"{hyperfine}: exited with status {status} without writing {export}: {said}"
-        )
-    measured = parse_export(export).results[0].measurements
-    new = [r for r in _run_ids(metrics) if r not in before]
-    return {
+    if done.code is None:
+        raise HarnessError(f"{hyperfine}: {done.error}")
+    processes = read_stream(metrics, strict=False).processes if metrics.is_file() else []
+    entry = {
         "warmup": job.warmup,
         "round": job.round,
         "contender": job.contender.name,
         "seed": job.seed,
         "started_at": started,
         "export": job.export,
-        "run_id": new[-1] if new else None,
-        "exit_code": measured[0].exit_code if measured else None,
-        "wall_seconds": measured[0].wall_seconds if measured else None,
+        "metrics": job.metrics,
+        "model": job.model,
+        "nonce": nonce,
+        "cpus": cpus,
+        "run_id": processes[0].run_id if processes else None,
+        "end_at_exit": bool(processes and processes[0].end),
+        "model_at_exit": model.is_file(),
+        "leftovers": done.leftovers,
+        "timeout": timeout,
+        "timed_out": done.timed_out,
+        "exit_code": None,
+        "wall_seconds": done.seconds if done.timed_out else None,
     }
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop hyperfine and the contender it runs (their own process group)."""
-    for sig, wait in ((signal.SIGINT, 5), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    if done.timed_out:
+        export.unlink(missing_ok=True)
+        return entry
+    if not export.is_file():
+        said = " ".join(done.stderr.split())[-300:]
+        raise HarnessError(
+            f"{hyperfine}: exited with status {done.code} without writing {export}: {said}"
+        )
+    measured = parse_export(export).results[0].measurements
+    if measured:
+        entry["exit_code"], entry["wall_seconds"] = measured[0].exit_code, measured[0].wall_seconds
+    return entry
 
 
 def read_journal(run_dir: Path) -> list[dict[str, Any]]:
@@ -202,23 +254,24 @@ def measure(
     """
     manifest = read_manifest(run_dir)
     hyperfine = str(manifest.hyperfine["path"])
-    for c in manifest.contenders:
-        (run_dir / "metrics" / c.name).mkdir(parents=True, exist_ok=True)
-        (run_dir / "models" / c.name).mkdir(parents=True, exist_ok=True)
     (run_dir / EXPORTS).mkdir(exist_ok=True)
     outcome = replace(read_outcome(run_dir), started=now_iso())
     write_outcome(run_dir, outcome)
     journal = read_journal(run_dir)
     reason, rounds, reached = "", 0, None
+    procs.become_subreaper()  # detached descendants re-parent here: counted, not missed
     try:
         for w in range(1, manifest.warmup + 1):
             for job in schedule(manifest, w, warmup=True):
-                _append(run_dir, run_job(hyperfine, job, run_dir))
+                limit = timeout_for(manifest, journal)
+                journal.append(run_job(hyperfine, job, run_dir, manifest, limit))
+                _append(run_dir, journal[-1])
         while not reason:
             rounds += 1
             entries = []
             for job in schedule(manifest, rounds, warmup=False):
-                entries.append(run_job(hyperfine, job, run_dir))
+                limit = timeout_for(manifest, journal + entries)
+                entries.append(run_job(hyperfine, job, run_dir, manifest, limit))
                 _append(run_dir, entries[-1])  # journaled at once: a stop keeps it
             journal += entries
             _merge(run_dir)
@@ -255,6 +308,8 @@ def _round_line(number: int, entries: list[dict[str, Any]]) -> str:
     for e in entries:
         wall = "n/a" if e["wall_seconds"] is None else f"{e['wall_seconds']:.2f} s"
         bad = "" if e["exit_code"] == 0 else f" (exit {e['exit_code']})"
+        if e.get("timed_out"):
+            bad = " (timed out: killed)"
         parts.append(f"{e['contender']} s{e['seed']} {wall}{bad}")
     return f"  round {number}: " + ", ".join(parts)
 
@@ -276,24 +331,24 @@ def reason(exit_code: int | None, status: str | None) -> str:
     return EXIT_REASONS.get(exit_code, f"crashed (exit {exit_code})")
 
 
-def rerun_failure(contender: ContenderEntry, seed: str, run_dir: Path, codes: list) -> Failure:
+def rerun_failure(
+    contender: ContenderEntry, seed: str, run_dir: Path, codes: list, timeout: float
+) -> Failure:
     """Run one failing (contender, seed) again outside hyperfine; keep its stderr tail."""
     argv = contender.argv if isinstance(contender.argv, list) else shlex.split(contender.argv)
     with tempfile.TemporaryDirectory(prefix="harness-rerun-") as scratch:
         metrics = Path(scratch) / "metrics.jsonl"
         model = Path(scratch) / "model.safetensors"
         argv = [a.replace("{seed}", seed) for a in _redirect(argv, metrics, model)]
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
-            code, stderr = done.returncode, done.stderr
-        except OSError as exc:
-            code, stderr = 127, f"cannot run {argv[0]}: {exc.strerror}"
+        done = procs.run(argv, timeout=timeout)
+        code, stderr = (127, done.error) if done.code is None else (done.code, done.stderr)
         status = end_status(metrics)
     path = run_dir / "stderr" / contender.name / f"seed-{seed}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stderr, encoding="utf-8")
     tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])
-    return Failure(seed, codes, code, reason(code, status), tail, str(path.relative_to(run_dir)))
+    why = f"timed out after {timeout:.0f} s (killed)" if done.timed_out else reason(code, status)
+    return Failure(seed, codes, code, why, tail, str(path.relative_to(run_dir)))
 
 
 def _redirect(argv: list[str], metrics: Path, model: Path) -> list[str]:
@@ -317,9 +372,14 @@ def failures(
             continue
         found = []
         for seed in manifest.seeds:
-            codes = [e["exit_code"] for e in timed if e["seed"] == seed]
-            if codes and any(code != 0 for code in codes):
+            runs = [e for e in timed if e["seed"] == seed]
+            codes = [e["exit_code"] for e in runs]
+            limit = max([e.get("timeout") or TIMEOUT_FIRST for e in runs], default=TIMEOUT_FIRST)
+            if any(e.get("timed_out") for e in runs):
+                why = f"timed out after {limit:.0f} s (killed with its processes)"
+                found.append(Failure(str(seed), codes, None, why, "", ""))
+            elif codes and any(code != 0 for code in codes):
                 log(f"  {c.name} seed {seed}: exit codes {codes}; running it once more for stderr")
-                found.append(rerun_failure(c, str(seed), run_dir, codes))
+                found.append(rerun_failure(c, str(seed), run_dir, codes, limit))
         result[c.name] = ContenderOutcome("failed" if found else "ok", found)
     return result

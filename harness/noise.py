@@ -4,7 +4,7 @@ A snapshot before and one after measuring record the load averages, every proces
 CPU time and the CPU frequency governors. `other_load` turns the pair into the CPU the *other*
 processes used in the window; the report warns when that exceeds 10 % of a core. `slow_rounds`
 flags rounds in which every contender was slow at once (a machine-wide slow spell).
-`parse_cpus` and `pinned` implement `--cpus LIST`.
+`parse_cpus` reads `--cpus LIST` (harness.measure pins each process within it).
 """
 
 from __future__ import annotations
@@ -300,24 +300,3 @@ def parse_cpus(text: str) -> list[int]:
             f"{_ranges(allowed)}, got '{text}'"
         )
     return sorted(cpus)
-
-
-@contextmanager
-def pinned(cpus: list[int] | None) -> Iterator[None]:
-    """Processes started inside the block run only on `cpus` (None: no change).
-
-    On Linux sched_setaffinity(0) sets the calling *thread's* mask and a forked child inherits
-    its parent thread's mask (hyperfine passes it on to the contenders). So the block pins this
-    thread, and restores it on exit; no preexec_fn, which Python documents as unsafe with
-    threads (a BLAS pool is running here) and which disables the posix_spawn fast path.
-    Keep the block to starting (and waiting for) the child: threads started in it are pinned.
-    """
-    if cpus is None:
-        yield
-        return
-    saved = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, cpus)
-    try:
-        yield
-    finally:
-        os.sched_setaffinity(0, saved)

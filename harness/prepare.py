@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ from harness.contenders import (
     RUST_DIR,
     Contender,
     default_names,
+    describe_files,
     importable,
     select,
 )
@@ -57,6 +59,7 @@ class RunOptions:
     precision: float | None = None  # add rounds until every ratio's CI is within ±precision
     max_time: float | None = None  # seconds of measuring at most (with precision)
     shuffle_seed: int | None = None  # the rounds' order; None: drawn and recorded
+    timeout: float | None = None  # seconds a process may run; None: derived (harness.measure)
 
 
 @dataclass(frozen=True)
@@ -80,13 +83,28 @@ def plan(options: RunOptions) -> Plan:
         raise HarnessError(f"--precision: expected a fraction in (0, 1), got {options.precision}")
     if options.max_time is not None and options.precision is None:
         raise HarnessError("--max-time: only with --precision (it bounds the added rounds)")
-    if options.max_time is not None and options.max_time <= 0:
-        raise HarnessError(f"--max-time: expected seconds > 0, got {options.max_time}")
+    for flag, value in (("--max-time", options.max_time), ("--timeout", options.timeout)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise HarnessError(f"{flag}: expected a finite number of seconds > 0, got {value}")
+    check_cpus(options.cpus, contenders)
     data_dir = datasets.resolve(options.dataset, options.data_dir)
     hyperfine = find_hyperfine()
     version = hyperfine_version(hyperfine)
     build_rust(contenders, options.quiet)
     return Plan(options, contenders, notes, data_dir, target, hyperfine, version)
+
+
+def check_cpus(cpus: list[int] | None, contenders: list[Contender]) -> None:
+    """--cpus must leave every contender as many CPUs as it declares threads."""
+    if cpus is None:
+        return
+    short = [c for c in contenders if c.threads > len(cpus)]
+    if short:
+        c = max(short, key=lambda c: c.threads)
+        raise HarnessError(
+            f"--cpus: {len(cpus)} CPU(s) given, but {c.name} runs {c.threads} threads; give at "
+            f"least {c.threads} CPUs or run fewer threads (--threads {len(cpus)})"
+        )
 
 
 def build_rust(contenders: list[Contender], quiet: bool) -> None:
@@ -241,6 +259,8 @@ def prepare(
         precision=options.precision,
         max_time=options.max_time,
         floor=floor,
+        timeout=options.timeout,
+        contenders_files=describe_files(options.contenders_file),
     )
     write_manifest(run_dir, manifest)
     return manifest

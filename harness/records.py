@@ -21,8 +21,11 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-SCHEMA_VERSION = 2  # 2: outcome.json split from run.json; rounds and started_at in runs.csv
-READABLE = (1, 2)  # schema versions this harness reads
+# 2: outcome.json split from run.json; rounds and started_at in runs.csv.
+# 3: every timed process has its own metrics file and model (named in measure.jsonl), a nonce,
+#    CPUs, a timeout and the leftovers count; runs.csv gains `check`.
+SCHEMA_VERSION = 3
+READABLE = (1, 2, 3)  # schema versions this harness reads
 
 
 def now_iso() -> str:
@@ -141,6 +144,8 @@ class Manifest:
     precision: float | None = None  # target half-width of the ratio CIs, relative
     max_time: float | None = None  # time budget of measuring, seconds
     floor: dict[str, Any] = field(default_factory=dict)  # sgemm rates and FLOPs (prepare)
+    timeout: float | None = None  # --timeout: seconds per process (None: derived, measure)
+    contenders_files: list[dict[str, Any]] = field(default_factory=list)  # path, sha256, names
 
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
@@ -188,6 +193,8 @@ def read_manifest(run_dir: Path) -> Manifest:
         precision=f.get("precision", (int, float), None),
         max_time=f.get("max_time", (int, float), None),
         floor=f.get("floor", dict, {}),
+        timeout=f.get("timeout", (int, float), None),
+        contenders_files=f.get("contenders_files", list, []),
     )
 
 

@@ -100,8 +100,7 @@ def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None]) -> b
         stop_rule = precision.stop_rule(manifest)
     before = noise.take_snapshot()
     try:
-        with noise.pinned(manifest.cpus):
-            return measure.measure(run_dir, log, stop_rule)
+        return measure.measure(run_dir, log, stop_rule)
     finally:
         after = noise.take_snapshot()
         load = noise.other_load(before, after, exclude={os.getpid()})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import uuid
 from typing import Any, TextIO
 
 from python_impl.errors import InputError
+
+NONCE_ENV = "MLP_BENCH_NONCE"  # the harness's per-run nonce, echoed in the start event
 
 
 class MetricsWriter:
@@ -29,6 +32,8 @@ class MetricsWriter:
         """One line {"event": ..., "run_id": ..., **fields}, flushed at once."""
         if self.file is None:
             return
+        if event == "start":  # echo the harness's nonce (CONTRACT.md): a replay shows
+            fields = {**fields, "nonce": os.environ.get(NONCE_ENV)}
         line = json.dumps({"event": event, "run_id": self.run_id, **fields}, separators=(",", ":"))
         try:
             self.file.write(line + "\n")

@@ -245,6 +245,7 @@ def _loop(
                 eval_seconds=time.perf_counter() - begin,
                 train_loss=loss_sum / n,
                 test_correct=correct,
+                test_scored=m,
                 test_accuracy=correct / m,
             )
             if options.max_steps is None and correct > threshold:

@@ -19,7 +19,6 @@ from harness.noise import (
     descendants,
     other_load,
     parse_cpus,
-    pinned,
     slow_rounds,
     take_snapshot,
 )
@@ -198,25 +197,6 @@ def test_parse_cpus_names_a_gapped_allowed_set_in_taskset_syntax(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 3})
     with pytest.raises(HarnessError, match="among the allowed 0-1,3, got '2'"):
         parse_cpus("2")
-
-
-AFFINITY = "import os; print(sorted(os.sched_getaffinity(0)))"
-
-
-def child_affinity() -> str:
-    return subprocess.run(
-        [sys.executable, "-c", AFFINITY], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def test_pinned_restricts_children_started_in_the_block_and_then_restores():
-    allowed = sorted(os.sched_getaffinity(0))
-    with pinned([allowed[-1]]):
-        assert child_affinity() == str([allowed[-1]])
-    assert sorted(os.sched_getaffinity(0)) == allowed
-    assert child_affinity() == str(allowed)
-    with pinned(None):
-        assert child_affinity() == str(allowed)
 
 
 def test_a_long_lived_process_reaped_inside_the_window_counts_no_more_than_the_machine_did():

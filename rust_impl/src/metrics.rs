@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{os_reason, Error};
 
+/// The environment variable holding the harness's per-run nonce, echoed in the start event.
+pub const NONCE_ENV: &str = "MLP_BENCH_NONCE";
+
 /// Where events go (nowhere without `--metrics-out`), tagged with this process's run id.
 pub struct Metrics {
     file: Option<(String, File)>,
@@ -48,6 +51,11 @@ impl Metrics {
         event.insert("run_id".into(), self.run_id.clone().into());
         if let Value::Object(rest) = fields {
             event.extend(rest);
+        }
+        if name == "start" {
+            // The harness's per-run nonce (CONTRACT.md): echoed so a replayed stream shows.
+            let nonce = std::env::var(NONCE_ENV).ok();
+            event.insert("nonce".into(), nonce.into());
         }
         let mut line = Value::Object(event).to_string();
         line.push('\n');

@@ -225,7 +225,7 @@ pub fn run<L: Learner>(
             "epoch",
             json!({"epoch": epoch, "steps": p.steps, "train_seconds": train_seconds, "eval_seconds": eval_seconds,
                    "train_loss": loss_sum / train_n as f64, "test_correct": correct,
-                   "test_accuracy": correct as f64 / test_n as f64}),
+                   "test_scored": test_n, "test_accuracy": correct as f64 / test_n as f64}),
         )?;
         // Exact count: reached when correct > target * test_samples, in f64.
         if max_steps.is_none() && correct as f64 > spec.target_accuracy * test_n as f64 {
