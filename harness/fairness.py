@@ -27,8 +27,10 @@ from harness.stream import read_stream
 def spec_hashes(run_dir: Path, manifest: Manifest) -> dict[str, Any]:
     """The spec's sha256 from spec.json, run.json and every metrics start event."""
     seen: dict[str, set[str]] = {}
-    for path in sorted((run_dir / "metrics").glob("**/*.jsonl")):
-        name = path.parent.name if path.parent.name != "metrics" else path.stem
+    metrics = run_dir / "metrics"
+    for path in sorted(metrics.glob("**/*.jsonl")):
+        parts = path.relative_to(metrics).parts  # <c>/seed-<s>[/<tag>].jsonl, or <c>.jsonl
+        name = parts[0] if len(parts) > 1 else path.stem
         for process in read_stream(path, strict=False).processes:
             sha = (process.start or {}).get("spec_sha256")
             if sha:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness import referee
+from harness import integrity, referee
 from harness.datasets import KNOWN, resolve
 from harness.errors import HarnessError
 from harness.hyperfine import Export, Measurement, parse_export
@@ -40,15 +40,14 @@ def ingest(run_dir: Path) -> list[str]:
     manifest = read_manifest(run_dir)
     tables = run_dir / "tables"
     write_rows(tables / "contenders.csv", ContenderRow, contender_rows(manifest))
+    evaluator: list[EvaluatorRow] = []
     if manifest.hyperfine_exports is not None:
-        runs, epochs, last, warnings = _exports_runs(run_dir, manifest), [], {}, []
+        runs, epochs, warnings = _exports_runs(run_dir, manifest), [], []
     else:
-        runs, epochs, last, warnings = _paired_runs(run_dir, manifest)
+        runs, epochs, evaluator, warnings = _paired_runs(run_dir, manifest)
     write_rows(tables / "runs.csv", RunRecord, runs)
     write_rows(tables / "epochs.csv", EpochRecord, epochs)
-    evaluator, eval_warnings = evaluate(run_dir, last)
     write_rows(tables / "evaluator.csv", EvaluatorRow, evaluator)
-    warnings += eval_warnings
     write_json(run_dir / "ingest.json", {"warnings": warnings})
     return warnings
 
@@ -150,7 +149,11 @@ def epoch_records(record: RunRecord, process: Process) -> list[EpochRecord]:
     return rows
 
 
-Pairs = tuple[list[RunRecord], list[EpochRecord], dict[tuple[str, str], Process], list[str]]
+CLAIMS = ("reached_target", "max_epochs")  # statuses whose saved model the referee must confirm
+
+# (contender, seed, hyperfine's measurement, the process's events, where: round, run_index,
+#  started_at, and the journal entry when there is one)
+Pair = tuple[str, str, Measurement, Process | None, dict[str, Any]]
 
 
 def _streams(run_dir: Path, manifest: Manifest) -> dict[tuple[str, str], Stream]:
@@ -162,59 +165,145 @@ def _streams(run_dir: Path, manifest: Manifest) -> dict[tuple[str, str], Stream]
     return found
 
 
-def _paired_runs(run_dir: Path, manifest: Manifest) -> Pairs:
-    """runs.csv and epochs.csv of a harness run; the last process per (contender, seed)."""
-    streams = _streams(run_dir, manifest)
-    warnings = [p for s in streams.values() for p in s.problems]
+def _paired_runs(
+    run_dir: Path, manifest: Manifest
+) -> tuple[list[RunRecord], list[EpochRecord], list[EvaluatorRow], list[str]]:
+    """runs.csv, epochs.csv and evaluator.csv of a harness run, every check applied."""
     journal = read_journal(run_dir)
-    pair = _journal_pairs if journal else _ordered_pairs
-    pairs, pair_warnings = pair(run_dir, manifest, streams, journal)
-    warnings += pair_warnings
-    runs, epochs, last = [], [], {}
-    for contender, seed, m, process, where in pairs:
-        record = run_record(contender, seed, m, process, **where)
+    if journal:
+        pairs, warnings = _journal_pairs(run_dir, journal)
+    else:
+        streams = _streams(run_dir, manifest)
+        pairs, warnings = _ordered_pairs(run_dir, manifest, streams)
+        warnings = [p for s in streams.values() for p in s.problems] + warnings
+    threads = {c.name: c.threads for c in manifest.contenders}
+    records = [
+        _checked(run_record(*pair[:4], **pair[4]), pair, threads, manifest) for pair in pairs
+    ]
+    models = _models(run_dir, pairs, journal)
+    evaluator, eval_warnings = evaluate(run_dir, models)
+    warnings += eval_warnings
+    judged = {(row.contender, row.seed, row.run_id): row for row in evaluator}
+    runs, epochs = [], []
+    for record, (contender, seed, _m, process, _where) in zip(records, pairs, strict=True):
+        if not record.check and process is not None and process.status in CLAIMS:
+            verdict = integrity.referee_check(judged.get((contender, seed, process.run_id)))
+            record = _invalid(record, verdict)
         runs.append(record)
-        if process is not None:
+        if record.check:
+            warnings.append(
+                f"{contender} seed {seed}: run invalid ({record.check}): {record.problem}"
+            )
+        elif process is not None:
             epochs += epoch_records(record, process)
-            last[(contender, seed)] = process
-            if process.problem:
-                warnings.append(f"{contender} seed {seed}: run marked invalid: {process.problem}")
-    return runs, epochs, last, warnings
+    return runs, epochs, evaluator, warnings
 
 
-def _journal_pairs(
-    run_dir: Path, manifest: Manifest, streams: dict[tuple[str, str], Stream], journal: list
-) -> tuple[list[tuple], list[str]]:
-    """Pairs from measure.jsonl (rounds): exact, by run_id."""
-    pairs, index, warnings = [], {}, []
+def _invalid(record: RunRecord, verdict: integrity.Verdict) -> RunRecord:
+    """The record marked invalid by a failed check (unchanged when it passed)."""
+    if not verdict.code:
+        return record
+    return replace(record, status="invalid", check=verdict.code, problem=verdict.detail)
+
+
+def _checked(
+    record: RunRecord, pair: Pair, threads: dict[str, int | None], manifest: Manifest
+) -> RunRecord:
+    """Apply the stream, process, CPU and floor checks (harness.integrity) to one run."""
+    contender, _seed, _m, process, where = pair
+    if record.problem:
+        return replace(record, check="stream")
+    entry = where.get("entry") or {}
+    for verdict in (
+        integrity.process_checks(entry, record, process),
+        integrity.cpu_check(record, threads.get(contender)),
+        integrity.floor_check(record, threads.get(contender), manifest.floor),
+    ):
+        if verdict.code:
+            return _invalid(record, verdict)
+    return record
+
+
+def _models(
+    run_dir: Path, pairs: list[Pair], journal: list
+) -> list[tuple[str, str, Process, Path]]:
+    """The model file of each run the referee scores: every timed run's own (folders measured
+    with per-run files), else the last run per (contender, seed) (models/<c>/seed-<s>)."""
+    found = {}
+    for contender, seed, _m, process, where in pairs:
+        if process is None:
+            continue
+        entry = where.get("entry") or {}
+        if entry.get("model"):
+            found[(contender, seed, process.run_id)] = (
+                contender,
+                seed,
+                process,
+                run_dir / entry["model"],
+            )
+        else:
+            model = run_dir / "models" / contender / f"seed-{seed}.safetensors"
+            found[(contender, seed, "last")] = (contender, seed, process, model)
+    return list(found.values())
+
+
+def _journal_pairs(run_dir: Path, journal: list) -> tuple[list[Pair], list[str]]:
+    """Pairs from measure.jsonl (rounds): exact, by run_id in each process's own file
+    (folders before schema 3: in the per-seed file all its processes appended to)."""
+    pairs: list[Pair] = []
+    index: dict[tuple[str, str], int] = {}
+    warnings: list[str] = []
+    shared: dict[str, Stream] = {}
     for e in journal:
-        if e.get("warmup"):
+        if e.get("warmup") or not isinstance(e.get("contender"), str | int):
             continue
-        key = (str(e["contender"]), str(e["seed"]))
-        export = run_dir / str(e["export"])
-        if not export.is_file():
-            continue  # a stop while this process ran: nothing was measured
-        try:
-            (m,) = parse_export(export).results[0].measurements[:1]
-        except (HarnessError, IndexError, ValueError) as exc:
-            warnings.append(f"{exc}; that run is left out")  # one lost run, not the report
+        key = (str(e["contender"]), str(e.get("seed", "")))
+        m = _measurement(run_dir, e, warnings)
+        if m is None:
             continue
-        stream = streams.get(key)
-        process = stream.by_run_id().get(e.get("run_id") or "") if stream else None
+        metrics = str(e.get("metrics") or f"metrics/{key[0]}/seed-{key[1]}.jsonl")
+        if metrics not in shared:
+            path = run_dir / metrics
+            shared[metrics] = read_stream(path, strict=False) if path.is_file() else Stream(path)
+            warnings += shared[metrics].problems
+        stream = shared[metrics]
+        process = stream.by_run_id().get(e.get("run_id") or "")
         if process is None and e.get("run_id"):
             warnings.append(
-                f"metrics/{key[0]}/seed-{key[1]}.jsonl: no events of run {e['run_id']} "
-                f"(round {e['round']}); its time is kept without metrics"
+                f"{metrics}: no events of run {e['run_id']} (round {e.get('round')}); its time "
+                "is kept without metrics"
             )
-        where = {"round": e["round"], "run_index": index.get(key, 0), "started_at": e["started_at"]}
+        where = {
+            "round": e.get("round"),
+            "run_index": index.get(key, 0),
+            "started_at": e.get("started_at"),
+            "entry": e,
+        }
+        if e.get("timed_out"):
+            where["status"] = "timed_out"
         index[key] = index.get(key, 0) + 1
         pairs.append((*key, m, process, where))
     return pairs, warnings
 
 
+def _measurement(run_dir: Path, e: dict[str, Any], warnings: list[str]) -> Measurement | None:
+    """hyperfine's measurement of a journal entry; the harness's own clock for one it killed."""
+    if e.get("timed_out"):
+        return Measurement(float(e.get("wall_seconds") or 0.0), None, None, None, None)
+    export = run_dir / str(e.get("export"))
+    if not export.is_file():
+        return None  # a stop while this process ran: nothing was measured
+    try:
+        (m,) = parse_export(export).results[0].measurements[:1]
+    except (HarnessError, IndexError, ValueError) as exc:
+        warnings.append(f"{exc}; that run is left out")  # one lost run, not the report
+        return None
+    return m
+
+
 def _ordered_pairs(
-    run_dir: Path, manifest: Manifest, streams: dict[tuple[str, str], Stream], journal: list
-) -> tuple[list[tuple], list[str]]:
+    run_dir: Path, manifest: Manifest, streams: dict[tuple[str, str], Stream]
+) -> tuple[list[Pair], list[str]]:
     """Pairs from one hyperfine.json (folders before rounds): in order, after the warm-ups."""
     path = run_dir / "hyperfine.json"
     if not path.is_file():
@@ -255,21 +344,19 @@ def _test_set(run_dir: Path) -> tuple[dict[str, Any], Any, Any]:
 
 
 def evaluate(
-    run_dir: Path, last: dict[tuple[str, str], Process]
+    run_dir: Path, models: list[tuple[str, str, Process, Path]]
 ) -> tuple[list[EvaluatorRow], list[str]]:
-    """The referee's count for each saved final model vs the contender's own claim."""
-    if not last:
+    """The referee's count for each run's saved model vs the contender's own claim."""
+    if not models:
         return [], []
     try:
         spec, x, y = _test_set(run_dir)
         layers, alpha = list(spec["layers"]), float(spec["hidden_activation"].get("alpha", 0.0))
-        problem = ""
     except (HarnessError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        spec, x, y, layers, alpha = {}, None, None, [], 0.0
         problem = str(exc) if isinstance(exc, HarnessError) else f"spec.json: {exc!r}"
+        return [], [f"evaluator: no model re-scored: {problem}"]
     rows, warnings = [], []
-    for (contender, seed), process in sorted(last.items()):
-        model = run_dir / "models" / contender / f"seed-{seed}.safetensors"
+    for contender, seed, process, model in models:
         end = process.end or {}
         claimed = end.get("test_correct")
         row = EvaluatorRow(
@@ -278,15 +365,15 @@ def evaluate(
             run_id=process.run_id,
             model=str(model.relative_to(run_dir)),
             claimed_status=process.status,
-            claimed_test_correct=claimed,
+            claimed_test_correct=claimed if isinstance(claimed, int) else None,
             evaluator_test_correct=None,
-            test_samples=None if y is None else len(y),
+            test_samples=len(y),
             claimed_reached_target=process.status == "reached_target",
             evaluator_reached_target=None,
             agrees=None,
-            note=problem or ("" if model.exists() else "no saved model"),
+            note="" if model.is_file() else "no saved model",
         )
-        if row.note:
+        if row.note or process.status in ("crashed", "invalid", "diverged"):
             rows.append(row)
             continue
         try:

@@ -61,7 +61,8 @@ class RunRecord:
     startup_seconds: float | None = None  # wall - metrics wall: start-up, save and exit
     seconds_per_epoch: float | None = None
     samples_per_second: float | None = None
-    problem: str = ""  # why the metrics of this run are invalid (file:line: ...)
+    problem: str = ""  # why this run is invalid, in words (a stream problem: file:line: ...)
+    check: str = ""  # the failed check's code (harness.integrity.CHECKS); "" when none failed
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ def write_rows(path: Path, row_type: type, rows: list[Any]) -> None:
     os.replace(tmp, path)
 
 
-TEXT_COLUMNS = ("contender", "seed", "run_id", "status", "started_at", "problem", "note")
+TEXT_COLUMNS = ("contender", "seed", "run_id", "status", "started_at", "problem", "check", "note")
 
 
 def read_table(path: Path, row_type: type, required: bool = False) -> pd.DataFrame | None:

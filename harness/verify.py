@@ -19,21 +19,23 @@ it far less than a weight.
 from __future__ import annotations
 
 import itertools
-import json
 import math
-import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from harness import procs
 from harness.contenders import Contender
+from harness.errors import HarnessError
 from harness.records import write_json
+from harness.stream import read_stream
 
 ABS_TOL = 1e-4  # per-element absolute tolerance after one step; scaled by sqrt(K)
 LOSS_REL_TOL = 1e-4  # per-step loss tolerance, relative to max(1, |loss|); scaled by sqrt(k)
 STDERR_TAIL = 400  # characters of a failing contender's stderr kept
+PARITY_TIMEOUT = 600.0  # seconds a K-step parity run may take before it is killed
 
 
 def abs_tolerance(steps: int) -> float:
@@ -52,37 +54,39 @@ class Trained:
     error: str = ""
 
 
-def train_steps(c: Contender, spec: Path, init: Path, steps: int, work: Path) -> Trained:
+def train_steps(
+    c: Contender, spec: Path, init: Path, steps: int, work: Path, timeout: float = PARITY_TIMEOUT
+) -> Trained:
     """Run one contender for `steps` steps with --max-steps, --save-model, --metrics-out."""
     model = work / "models" / f"{c.name}.safetensors"
     metrics = work / "metrics" / f"{c.name}.jsonl"
     model.parent.mkdir(parents=True, exist_ok=True)
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.unlink(missing_ok=True)
+    model.unlink(missing_ok=True)
     argv = c.argv(spec, str(init), str(metrics), str(model), ("--max-steps", str(steps)))
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, errors="replace")
-        code, stderr = done.returncode, done.stderr
-    except OSError as exc:
-        code, stderr = 127, f"cannot run {argv[0]}: {exc.strerror}"
-    losses = []
+    done = procs.run(argv, timeout=timeout)
+    code = 127 if done.code is None else done.code
+    stderr = done.error or done.stderr
+    if done.timed_out:
+        stderr = f"timed out after {timeout:g} s (killed with its processes)"
+    losses: list[float] = []
     if metrics.exists():
-        for line in metrics.read_text().splitlines():
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and event.get("event") == "step":
-                losses.append(float(event["loss"]))
+        for process in read_stream(metrics, strict=False).processes[:1]:
+            losses = [math.nan if s["loss"] is None else float(s["loss"]) for s in process.steps]
     tail = stderr.strip()[-STDERR_TAIL:]
     return Trained(c.name, code, model, losses, tail)
 
 
 def load_tensors(path: Path) -> dict[str, np.ndarray]:
-    """All tensors of a safetensors file as float64 arrays."""
+    """All tensors of a safetensors file as float64 arrays (HarnessError when unreadable)."""
+    from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    return {k: v.astype(np.float64) for k, v in load_file(str(path)).items()}
+    try:
+        return {k: v.astype(np.float64) for k, v in load_file(str(path)).items()}
+    except (OSError, SafetensorError, ValueError, TypeError) as exc:
+        raise HarnessError(f"{path}: not a readable safetensors model ({exc})") from exc
 
 
 def compare_models(a: Trained, b: Trained, steps: int) -> dict[str, Any]:
@@ -130,12 +134,27 @@ def compare_models(a: Trained, b: Trained, steps: int) -> dict[str, Any]:
     }
 
 
+def _checked(t: Trained) -> Trained:
+    """A run that exited 0 must have saved a readable model; else its error says why."""
+    if t.exit_code != 0:
+        return t
+    problem = ""
+    if not t.model.exists():
+        problem = f"{t.model}: exited 0 without saving a model"
+    else:
+        try:
+            load_tensors(t.model)
+        except HarnessError as exc:
+            problem = str(exc)
+    return replace(t, error=problem) if problem else replace(t, error="")
+
+
 def verify(
     contenders: list[Contender], spec: Path, init: Path, steps: int, work: Path
 ) -> dict[str, Any]:
     """Train each contender K steps and compare every pair; the parity.json content."""
-    trained = [train_steps(c, spec, init, steps, work) for c in contenders]
-    ok = [t for t in trained if t.exit_code == 0 and t.model.exists()]
+    trained = [_checked(train_steps(c, spec, init, steps, work)) for c in contenders]
+    ok = [t for t in trained if t.exit_code == 0 and not t.error]
     pairs = [compare_models(a, b, steps) for a, b in itertools.combinations(ok, 2)]
     status = "passed" if len(ok) == len(trained) and all(p["passed"] for p in pairs) else "failed"
     return {
