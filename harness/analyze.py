@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import fairness, grid, pairing, stats
+from harness import fairness, grid, pairing, reliability, stats, trajectory
 from harness.noise import slow_rounds
 from harness.records import (
     Manifest,
@@ -40,7 +40,7 @@ MIB = 2**20
 
 
 @dataclass(frozen=True)
-class AnalysisConfig(stats.StatsConfig):
+class AnalysisConfig(stats.StatsConfig, reliability.ReliabilityConfig):
     """The statistics' knobs plus those of the folder-level checks."""
 
     sweep_steps: int = 5  # lower targets in the time-to-target sweep (plus the target itself)
@@ -234,10 +234,20 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
         name: summarize(name, runs[runs["contender"] == name], info(name, folder), folder)
         for name in order
     }
-    like, cross = pairing.comparisons(summaries, ok, folder["reference"], cfg)
-    usable = [c for c in like if c["ratio"] is not None]
-    precisions = [p for p in (stats.precision(c) for c in usable) if p is not None]
     target = manifest.target
+    references = reliability.reference_kind(summaries, folder["reference"])
+    departures = trajectory.departures(folder["epochs"], references, target)
+    for name, s in summaries.items():
+        s["integrity"] = reliability.integrity(
+            runs[runs["contender"] == name], departures.get(name, [])
+        )
+    like, cross = pairing.comparisons(summaries, ok, folder["reference"], cfg)
+    facts = noise(valid[valid["ok"]], outcome, cfg)
+    reliability.judge(like, summaries, ok, facts, cfg)
+    usable = [
+        c for c in like if c["ratio"] is not None and c["verdict"] not in reliability.NO_VERDICT
+    ]
+    precisions = [p for p in (stats.precision(c) for c in usable) if p is not None]
     dataset = manifest.dataset.get("name") if manifest.dataset else None
     return {
         "config": asdict(cfg),
@@ -265,7 +275,7 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
             "blas": blas_name(manifest.floor),
             "sgemm_gflops": manifest.floor.get("sgemm_gflops"),
         },
-        "noise": noise(valid[valid["ok"]], outcome, cfg),
+        "noise": facts,
         "measuring": {
             "interrupted": outcome.interrupted,
             "stop_reason": outcome.stop_reason,

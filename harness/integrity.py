@@ -13,10 +13,10 @@ Tolerances:
 - threads_exceeded: user + system CPU seconds <= threads x wall x CPU_SLACK + CPU_GRACE_S
   (interpreter start-up and the kernel's accounting granularity; the process is pinned to
   as many CPUs as threads, so an honest one cannot exceed threads x wall by much).
-- too_fast: the training FLOPs it claims to have done (epochs x FLOPs per epoch) at more
-  than FLOOR_SLACK x this machine's measured sgemm rate at its thread count is not possible:
-  no training step runs faster than the matrix products it is made of. 1.5 leaves room for a
-  floor measured during a slow spell of the machine.
+- too_fast: the training FLOPs it claims to have done (epochs x FLOPs per epoch) within the
+  whole process's wall time, at more than FLOOR_SLACK x the best sgemm rate per thread
+  measured here times its threads, is not possible: no training step runs faster than the
+  matrix products it is made of. 1.5 leaves room for a floor measured in a slow spell.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ CHECKS: dict[str, str] = {
     "model_unreadable": "its model must be a readable contract model file",
     "referee_disagrees": "the harness's own count of its model must match its claim",
     "stream": "its metrics stream must follow the contract",
+    # contender-level, from harness.trajectory:
+    "trajectory": "every epoch must follow the reference's curve of the same seed",
+    "fewer_epochs": "it may stop before the reference only by rounding at the threshold",
 }
 
 
@@ -104,19 +107,31 @@ def cpu_check(record: Any, threads: int | None) -> Verdict:
     return Verdict()
 
 
+def rate_bound(floor: dict[str, Any], threads: int) -> float | None:
+    """The fastest sgemm rate `threads` threads could reach here: the best rate per thread
+    measured at any thread count, times `threads` (a multi-thread measurement spoilt by a busy
+    machine then does not lower the bound), in GFLOP/s."""
+    per_thread = [
+        float(rate) / int(t)
+        for t, rate in (floor.get("sgemm_gflops") or {}).items()
+        if str(t).isdigit() and int(t) > 0 and isinstance(rate, int | float) and rate > 0
+    ]
+    return max(per_thread) * threads if per_thread else None
+
+
 def floor_check(record: Any, threads: int | None, floor: dict[str, Any]) -> Verdict:
-    """The claimed epochs' training FLOPs within FLOOR_SLACK x the measured sgemm rate."""
+    """The claimed epochs' training FLOPs within FLOOR_SLACK x the fastest sgemm rate."""
     flops = floor.get("train_flops_per_epoch")
-    rate = (floor.get("sgemm_gflops") or {}).get(str(threads))
-    if not flops or not rate or not record.epochs or not record.wall_seconds:
+    bound = rate_bound(floor, threads or 1)
+    if not flops or not bound or not record.epochs or not record.wall_seconds:
         return Verdict()
     claimed = float(flops) * record.epochs / record.wall_seconds / 1e9
-    if claimed > FLOOR_SLACK * float(rate):
+    if claimed > FLOOR_SLACK * bound:
         return Verdict(
             "too_fast",
             f"{record.epochs} epochs in {record.wall_seconds:.2f} s is {claimed:.0f} GFLOP/s "
-            f"of training, over {FLOOR_SLACK:g}x this machine's sgemm rate at {threads} "
-            f"thread{'s' if threads != 1 else ''} ({float(rate):.0f} GFLOP/s)",
+            f"of training, over {FLOOR_SLACK:g}x the fastest sgemm rate {threads or 1} "
+            f"thread{'s' if threads != 1 else ''} reach here ({bound:.0f} GFLOP/s)",
         )
     return Verdict()
 

@@ -87,6 +87,11 @@ def comparison(cmp: dict[str, Any], analysis: dict[str, Any]) -> str:
     names = labels(analysis)
     who, ref = names.get(cmp["contender"], cmp["contender"]), names.get(cmp["reference"])
     ratio, low, high, kind = cmp["ratio"], cmp["ci_low"], cmp["ci_high"], cmp["verdict"]
+    if kind == "not_comparable":
+        return f"{who} vs {ref}: not comparable: {integrity(cmp['contender'], analysis)}"
+    if kind == "unreliable":
+        shown = "" if ratio is None else f" (ratio {ratio:.2f}, not judged)"
+        return f"{who} vs {ref}: unreliable: {health(cmp, analysis)}{shown}"
     if ratio is None:
         return f"{who} vs {ref}: no comparable runs"
     if low is None:
@@ -119,9 +124,25 @@ def headline(analysis: dict[str, Any]) -> str:
     )
     if best is None:
         ref = analysis["reference"]
+        withheld = [c for c in analysis["comparisons"] if c["verdict"] == "unreliable"]
+        if withheld:
+            return (
+                f"unreliable: {health(withheld[0], analysis)}; no verdict on this machine "
+                "as it behaved (rerun on a quieter one)"
+            )
+        barred = [c for c in analysis["comparisons"] if c["verdict"] == "not_comparable"]
+        if barred:
+            names = labels(analysis)
+            return "no verdict: " + "; ".join(
+                f"{names[c['contender']]} not comparable: {integrity(c['contender'], analysis)}"
+                for c in barred
+            )
         if not analysis["comparisons"] and len(analysis["contenders"]) > 1:
             return f"no contender runs with the same threads as {ref}: see the cross-thread table"
-        return f"only {ref} has usable runs: nothing to compare" if ref else "no runs"
+        rows = {c["name"]: c for c in analysis["contenders"]}
+        if ref in rows and rows[ref]["successes"]:
+            return f"only {ref} has usable runs: nothing to compare"
+        return f"no usable runs of the reference {ref}: nothing to compare" if ref else "no runs"
     text = comparison(best, analysis)
     per_epoch = best.get("per_epoch") or {}
     if per_epoch.get("ratio") is not None:
@@ -130,6 +151,62 @@ def headline(analysis: dict[str, Any]) -> str:
             ci = f" ({level(analysis)} CI {per_epoch['ci_low']:.2f}-{per_epoch['ci_high']:.2f})"
         text += f"; seconds per epoch: {per_epoch['ratio']:.2f}x{ci}"
     return text
+
+
+CHECK_WORDS = {  # contender integrity codes (harness.integrity, harness.trajectory)
+    "timeout": "timed out",
+    "left_running": "left processes running after it exited",
+    "no_end_at_exit": "exited before its end event",
+    "nonce": "a stream not written by this run",
+    "ended_after_clock": "its own clock ran past the process's end",
+    "threads_exceeded": "more CPU than its declared threads",
+    "partial_eval": "scored part of the test set",
+    "too_fast": "faster than this machine's sgemm rate allows",
+    "no_model": "no saved model",
+    "model_unreadable": "an unreadable model",
+    "referee_disagrees": "the harness's count of its model disagrees",
+    "stream": "a metrics stream that breaks the contract",
+    "trajectory": "not the same computation (its curve leaves the reference's)",
+    "fewer_epochs": "not the same computation (fewer epochs than the reference)",
+}
+
+
+def integrity(name: str, analysis: dict[str, Any]) -> str:
+    """Why a contender's runs are not vouched for: each reason, how many runs, one detail."""
+    row = next((c for c in analysis["contenders"] if c["name"] == name), {})
+    reasons = (row.get("integrity") or {}).get("reasons") or []
+    parts = []
+    for r in reasons:
+        runs = f" ({r['runs']} run{'s' if r['runs'] != 1 else ''})" if r.get("runs") else ""
+        parts.append(f"{CHECK_WORDS.get(r['code'], r['code'])}{runs}: {r['detail']}")
+    return "; ".join(parts) or "its runs are not vouched for"
+
+
+def health(cmp: dict[str, Any], analysis: dict[str, Any]) -> str:
+    """Why a reference cannot carry a verdict (harness.reliability), in words."""
+    ref = labels(analysis).get(cmp["reference"], cmp["reference"])
+    words = []
+    for r in cmp.get("reference_health") or []:
+        code = r["code"]
+        if code == "spread":
+            words.append(
+                f"two runs of {ref} on seed {r['seed']} took {r['factor']:.2f}x as long as each "
+                f"other (over {r['limit']:.2f}x)"
+            )
+        elif code == "slower_with_more_threads":
+            words.append(
+                f"{ref} ran {r['factor']:.2f}x slower than {r['other']} with fewer threads"
+            )
+        elif code == "floor":
+            words.append(
+                f"{ref} trained at {pct(r['fraction'])} of the sgemm rate measured at "
+                f"{r['threads']} thread(s) (the floor or the machine misbehaved)"
+            )
+        elif code == "busy":
+            words.append(f"other processes used {pct(r['share'])} of a core while measuring")
+        else:
+            words.append(f"{ref}'s own runs are not vouched for: {r.get('detail', code)}")
+    return "; ".join(words)
 
 
 def why(cmp: dict[str, Any], analysis: dict[str, Any]) -> str | None:
