@@ -185,8 +185,9 @@ def _paired_runs(
     warnings += eval_warnings
     judged = {(row.contender, row.seed, row.run_id): row for row in evaluator}
     runs, epochs = [], []
-    for record, (contender, seed, _m, process, _where) in zip(records, pairs, strict=True):
-        if not record.check and process is not None and process.status in CLAIMS:
+    for record, (contender, seed, _m, process, where) in zip(records, pairs, strict=True):
+        binds = bool((where.get("entry") or {}).get("model"))  # its own model (schema 3)
+        if binds and not record.check and process is not None and process.status in CLAIMS:
             verdict = integrity.referee_check(judged.get((contender, seed, process.run_id)))
             record = _invalid(record, verdict)
         runs.append(record)

@@ -204,7 +204,7 @@ def test_analysis_json_is_strict_json_of_numbers_and_names(tmp_path):
     text = (folder / "analysis.json").read_text()
     assert "NaN" not in text and "Infinity" not in text
     data = json.loads(text)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["fairness"]["parity"]["status"] == "skipped"
     assert data["environment_present"] is False
     assert "sentence" not in text and " faster than " not in text

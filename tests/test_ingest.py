@@ -23,15 +23,19 @@ def _measured(tmp_path: Path, data: Path, names: list[str], runs: int, warmup: i
     return tmp_path
 
 
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines()
+
+
 def test_warmup_runs_are_skipped_and_timed_runs_paired_in_order(
     tmp_path: Path, tiny_data: Path, fakes: Path, any_hyperfine: str
 ) -> None:
     run_dir = _measured(tmp_path, tiny_data, ["fake-ok"], runs=2, warmup=1)
     assert ingest.ingest(run_dir) == []
     runs = pd.read_csv(run_dir / "tables" / "runs.csv")
-    lines = (run_dir / "metrics" / "fake-ok" / "seed-1.jsonl").read_text().splitlines()
-    run_ids = list(dict.fromkeys(json.loads(line)["run_id"] for line in lines))
-    assert list(runs["run_id"]) == run_ids[1:]  # the first run_id is the warm-up round's
+    folder = run_dir / "metrics" / "fake-ok" / "seed-1"
+    run_ids = [json.loads(_lines(folder / f"round-00{r}.jsonl")[0])["run_id"] for r in (1, 2)]
+    assert list(runs["run_id"]) == run_ids  # the warm-up's own file is not read
     assert list(runs["round"]) == [1, 2] and runs["started_at"].str.endswith("+00:00").all()
     assert list(runs["status"]) == ["reached_target", "reached_target"]
     startup = runs["wall_seconds"] - runs["metrics_wall_seconds"]
@@ -39,20 +43,27 @@ def test_warmup_runs_are_skipped_and_timed_runs_paired_in_order(
     epochs = pd.read_csv(run_dir / "tables" / "epochs.csv")
     assert len(epochs) == 2 and (epochs["elapsed_seconds"] > epochs["train_seconds"]).all()
     evaluator = pd.read_csv(run_dir / "tables" / "evaluator.csv")
-    assert evaluator["agrees"].tolist() == [True]
+    assert evaluator["agrees"].tolist() == [True, True]  # every timed run's own model
 
 
 def test_a_count_mismatch_between_hyperfine_and_metrics_is_a_warning(
     tmp_path: Path, tiny_data: Path, fakes: Path, hyperfine2: None
 ) -> None:
     run_dir = _measured(tmp_path, tiny_data, ["fake-ok"], runs=2, warmup=0)
-    metrics = run_dir / "metrics" / "fake-ok" / "seed-1.jsonl"
-    first_id = json.loads(metrics.read_text().splitlines()[0])["run_id"]
-    kept = [line for line in metrics.read_text().splitlines() if first_id not in line]
-    metrics.write_text("\n".join(kept) + "\n")
+    metrics = run_dir / "metrics" / "fake-ok" / "seed-1" / "round-001.jsonl"
+    first_id = json.loads(_lines(metrics)[0])["run_id"]
+    metrics.write_text("")
     warnings = ingest.ingest(run_dir)
     assert any(f"no events of run {first_id} (round 1)" in w for w in warnings)
-    (run_dir / "measure.jsonl").unlink()  # a folder measured before rounds: paired in order
+    # A folder measured before rounds: one hyperfine.json, one metrics file per seed that
+    # every process appended to, paired in order.
+    (run_dir / "measure.jsonl").unlink()
+    legacy = run_dir / "metrics" / "fake-ok" / "seed-1.jsonl"
+    legacy.write_text((metrics.parent / "round-002.jsonl").read_text())
+    merged = json.loads((run_dir / "hyperfine.json").read_text())
+    for result in merged["results"]:  # hyperfine substituted the seed as a parameter then
+        result["parameters"] = {"seed": "1"}
+    (run_dir / "hyperfine.json").write_text(json.dumps(merged))
     warnings = ingest.ingest(run_dir)
     assert any("1 runs in the metrics file, expected 0 warmup + 2 timed" in w for w in warnings)
 

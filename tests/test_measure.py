@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -27,15 +28,17 @@ def _manifest(shuffle_seed: int) -> Manifest:
     return Manifest(entries, "a", "test", seeds=[1, 2], runs=3, shuffle_seed=shuffle_seed)
 
 
-def test_hyperfine_times_one_process_with_the_seed_as_its_parameter() -> None:
+def test_hyperfine_times_one_process_with_the_seed_and_its_own_files_filled_in() -> None:
     job = measure.Job(_manifest(0).contenders[0], seed=2, round=3, warmup=False)
     argv = measure.hyperfine_argv("hyperfine", job, Path("/out"))
     assert argv[:3] == ["hyperfine", "-N", "--ignore-failure"]
     assert argv[argv.index("--runs") + 1] == "1"
-    assert argv[argv.index("-L") + 1 : argv.index("-L") + 3] == ["seed", "2"]
+    assert "-L" not in argv  # the command is literal: no hyperfine parameter to substitute
     assert argv[argv.index("-n") + 1] == "a"
     assert argv[argv.index("--export-json") + 1] == "/out/hyperfine/round-003-a-seed-2.json"
-    assert argv[-1] == "prog --x '/dir with space/seed-{seed}.jsonl'"
+    assert argv[-1] == "prog --x '/dir with space/seed-2.jsonl'"
+    assert job.metrics == "metrics/a/seed-2/round-003.jsonl"
+    assert job.model == "models/a/seed-2/round-003.safetensors"
 
 
 def test_each_round_runs_every_contender_and_seed_once_in_a_recorded_shuffled_order() -> None:
@@ -61,8 +64,11 @@ def test_every_contender_is_timed_with_either_hyperfine_version(
     miss = run["outcomes"]["fake-miss"]
     assert miss["status"] == "failed" and miss["failures"][0]["exit_codes"] == [1, 1]
     assert miss["failures"][0]["reason"] == "target not reached"
-    lines = (run_dir / "metrics" / "fake-ok" / "seed-1.jsonl").read_text().splitlines()
-    assert sum('"event": "start"' in line for line in lines) == 2
+    files = sorted((run_dir / "metrics" / "fake-ok" / "seed-1").glob("*.jsonl"))
+    assert [f.name for f in files] == ["round-001.jsonl", "round-002.jsonl"]
+    for f in files:  # each process its own file: one start event each, this run's nonce
+        (start,) = [json.loads(line) for line in f.read_text().splitlines()][:1]
+        assert start["event"] == "start" and len(start["nonce"]) == 32
 
 
 @pytest.mark.parametrize(
@@ -102,5 +108,6 @@ def test_a_rerun_for_stderr_does_not_touch_the_timed_metrics(
 ) -> None:
     run_dir = _prepared(tmp_path, tiny_data, ["fake-miss"], runs=2)
     measure.measure(run_dir, log=lambda _: None)
-    metrics = (run_dir / "metrics" / "fake-miss" / "seed-1.jsonl").read_text()
+    files = sorted((run_dir / "metrics" / "fake-miss" / "seed-1").glob("round-*.jsonl"))
+    metrics = "".join(f.read_text() for f in files)
     assert metrics.count('"event": "start"') == 2  # the two timed runs, not the re-run

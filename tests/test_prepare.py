@@ -42,7 +42,7 @@ def test_a_harness_json_file_with_another_schema_version_is_refused(tmp_path: Pa
     path = tmp_path / "run.json"
     path.write_text('{"schema_version": 7}')
     with pytest.raises(
-        HarnessError, match=r"run.json: schema_version 7 is not one this harness reads \(1, 2\)"
+        HarnessError, match=r"run.json: schema_version 7 is not one this harness reads \(1, 2, 3\)"
     ):
         read_json(path)
 

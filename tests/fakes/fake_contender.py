@@ -68,6 +68,7 @@ def main() -> int:
         threads=args.threads,
         spec_sha256=hashlib.sha256(spec_bytes).hexdigest(),
         init=args.init,
+        nonce=os.environ.get("MLP_BENCH_NONCE"),
     )
     if args.mode == "crash":
         raise RuntimeError("the fake contender crashed on purpose")
@@ -111,6 +112,7 @@ def main() -> int:
         eval_seconds=0.001,
         train_loss=2.3,
         test_correct=claimed,
+        test_scored=n,
         test_accuracy=claimed / n,
     )
     shutil.copyfile(args.init, args.save_model)
