@@ -184,9 +184,11 @@ def _paired_runs(
     evaluator, eval_warnings = evaluate(run_dir, models)
     warnings += eval_warnings
     judged = {(row.contender, row.seed, row.run_id): row for row in evaluator}
+    judged_nothing = all(row.test_samples is None for row in evaluator)
     runs, epochs = [], []
     for record, (contender, seed, _m, process, where) in zip(records, pairs, strict=True):
-        binds = bool((where.get("entry") or {}).get("model"))  # its own model (schema 3)
+        # Its own model (schema 3), when the referee could read the spec and test set at all.
+        binds = bool((where.get("entry") or {}).get("model")) and not judged_nothing
         if binds and not record.check and process is not None and process.status in CLAIMS:
             verdict = integrity.referee_check(judged.get((contender, seed, process.run_id)))
             record = _invalid(record, verdict)
@@ -355,7 +357,9 @@ def evaluate(
         layers, alpha = list(spec["layers"]), float(spec["hidden_activation"].get("alpha", 0.0))
     except (HarnessError, KeyError, TypeError, AttributeError, ValueError) as exc:
         problem = str(exc) if isinstance(exc, HarnessError) else f"spec.json: {exc!r}"
-        return [], [f"evaluator: no model re-scored: {problem}"]
+        spec, x, y, layers, alpha = {}, None, None, [], 0.0
+    else:
+        problem = ""
     rows, warnings = [], []
     for contender, seed, process, model in models:
         end = process.end or {}
@@ -368,11 +372,11 @@ def evaluate(
             claimed_status=process.status,
             claimed_test_correct=claimed if isinstance(claimed, int) else None,
             evaluator_test_correct=None,
-            test_samples=len(y),
+            test_samples=None if y is None else len(y),
             claimed_reached_target=process.status == "reached_target",
             evaluator_reached_target=None,
             agrees=None,
-            note="" if model.is_file() else "no saved model",
+            note=problem or ("" if model.is_file() else "no saved model"),
         )
         if row.note or process.status in ("crashed", "invalid", "diverged"):
             rows.append(row)

@@ -59,13 +59,19 @@ def _truncate(path: Path) -> None:
 
 
 def test_a_truncated_model_marks_its_evaluator_row_and_the_report_renders(folder, capsys):
-    model = folder / "models" / "fake-ok" / "seed-1.safetensors"
+    model = folder / "models" / "fake-ok" / "seed-1" / "round-001.safetensors"
     _truncate(model)
     code, err = _report(folder, capsys)
     assert code == 0 and "Traceback" not in err
-    rows = {r["contender"]: r for r in _rows(folder / "tables" / "evaluator.csv")}
-    assert rows["fake-ok"]["note"] == f"{model}: not a safetensors file (100 bytes)"
-    assert rows["python-numpy"]["agrees"] == "True"  # the other models are still scored
+    rows = {(r["contender"], r["model"]): r for r in _rows(folder / "tables" / "evaluator.csv")}
+    assert rows[("fake-ok", str(model.relative_to(folder)))]["note"] == (
+        f"{model}: not a safetensors file (100 bytes)"
+    )
+    assert all(r["agrees"] == "True" for (c, _), r in rows.items() if c == "python-numpy")
+    runs = [r for r in _rows(folder / "tables" / "runs.csv") if r["check"]]
+    assert [(r["contender"], r["round"], r["check"]) for r in runs] == [
+        ("fake-ok", "1", "model_unreadable")
+    ]  # that run is not vouched for; the others still are
     assert "not a safetensors file" in (folder / "report.html").read_text()
 
 
@@ -75,6 +81,7 @@ def test_a_deleted_spec_marks_the_evaluator_rows_and_the_report_renders(folder, 
     assert code == 0 and "Traceback" not in err
     notes = {r["note"] for r in _rows(folder / "tables" / "evaluator.csv")}
     assert notes == {f"{folder / 'spec.json'}: not found"}
+    assert not any(r["check"] for r in _rows(folder / "tables" / "runs.csv"))  # folder damage
 
 
 def test_a_folder_copied_from_another_machine_still_finds_a_known_dataset(folder, capsys):
@@ -88,9 +95,9 @@ def test_a_folder_copied_from_another_machine_still_finds_a_known_dataset(folder
 
 
 def test_a_metric_of_the_wrong_type_marks_that_run_invalid_with_file_and_line(folder, capsys):
-    metrics = folder / "metrics" / "fake-ok" / "seed-1.jsonl"
+    metrics = folder / "metrics" / "fake-ok" / "seed-1" / "round-001.jsonl"
     lines = metrics.read_text().splitlines()
-    number = next(i for i, line in enumerate(lines, 1) if '"end"' in line and i > 3)
+    number = next(i for i, line in enumerate(lines, 1) if '"end"' in line)
     end = json.loads(lines[number - 1])
     end["epochs"] = str(end["epochs"])
     lines[number - 1] = json.dumps(end)
