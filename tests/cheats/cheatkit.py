@@ -10,8 +10,10 @@ the adversary of harness integrity checks (issue 18); tests/test_cheats.py runs 
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
+import os
 import signal
 import struct
 import sys
@@ -44,10 +46,20 @@ def handle_signals() -> None:
         signal.signal(sig, cli.exit_on_signal)
 
 
+def escape_pinning() -> None:
+    """Run on every CPU of the machine again, whatever CPU affinity the harness set."""
+    if hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, range(os.cpu_count() or 1))
+
+
 def train(argv: list[str], engine: type | None = None, blas_threads: int | None = None) -> int:
     """python_impl's `main(argv)`, with the NumPy engine replaced by `engine` (a NumpyEngine
-    subclass) and, with blas_threads, the BLAS left at that many threads whatever --threads
-    says (the start event still reports the declared count)."""
+    subclass) and, with blas_threads, the BLAS left at that many threads on every CPU whatever
+    --threads says and whatever CPUs it was pinned to (the start event still reports the
+    declared count)."""
+    if blas_threads is not None:
+        escape_pinning()  # before NumPy starts its BLAS threads, which inherit the mask
     from threadpoolctl import threadpool_limits
 
     from python_impl.train import NumpyBackend

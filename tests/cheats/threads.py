@@ -1,5 +1,6 @@
 """cheat-threads: declares 1 thread (takes --threads 1, reports it in the start event) but
-always runs its BLAS with 2 threads."""
+always runs its BLAS with 2 threads (threadpoolctl), on every CPU: it widens the CPU affinity
+the harness pinned it to before NumPy starts its BLAS threads."""
 
 from __future__ import annotations
 
