@@ -39,7 +39,7 @@ CAUGHT_BY = {
     "cheat-eval-subset": {"partial_eval", "referee_disagrees", "trajectory", "fewer_epochs"},
 }
 CHEATS = (*CAUGHT_BY, "cheat-threads")
-RUN_TIMEOUT = 900.0  # seconds; the run takes about 90 on two quiet cores
+RUN_TIMEOUT = 900.0  # seconds; measured: 197 on the shared 2-core VM at load 8-12
 
 
 @pytest.fixture(scope="session")
@@ -60,8 +60,7 @@ def cheated(tmp_path_factory: pytest.TempPathFactory) -> Path:
         argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: some contender failed
-    (run_dir,) = (p.parent for p in (out / "results").glob("*/summary.md"))
-    return run_dir
+    return (out / "results" / "latest").resolve()  # the run, once its report is written
 
 
 def analysis(run_dir: Path) -> dict[str, Any]:

@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from python_impl import __main__ as cli  # noqa: E402 (after the path above)
 
-PARITY_STEPS = 10  # `harness verify` / `run`'s default K: what a cheat must get right
+PARITY_STEPS = 10  # the most steps a parity check takes by default (`verify`: 10, `run`: 3)
 
 
 def contract_args(argv: list[str]) -> Any:

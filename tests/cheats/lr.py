@@ -1,4 +1,5 @@
-"""cheat-lr: triples the learning rate after the parity's K steps (from step K + 1 on)."""
+"""cheat-lr: triples the learning rate from step 11 on (after the 10 steps of `harness verify`'s
+parity check; `run`'s takes 3), whenever --max-steps is absent."""
 
 from __future__ import annotations
 
