@@ -241,6 +241,8 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
         s["integrity"] = reliability.integrity(
             runs[runs["contender"] == name], departures.get(name, [])
         )
+        if s["integrity"]["status"] != "ok":
+            s["status"] = s["integrity"]["status"]  # invalid or not_comparable
     like, cross = pairing.comparisons(summaries, ok, folder["reference"], cfg)
     facts = noise(valid[valid["ok"]], outcome, cfg)
     reliability.judge(like, summaries, ok, facts, cfg)
