@@ -28,6 +28,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.hyperfine import merge_exports, parse_export
+from harness.progress import Watcher
 from harness.records import (
     ContenderEntry,
     ContenderOutcome,
@@ -194,11 +195,13 @@ def measure(
     run_dir: Path,
     log: Callable[[str], None] = print,
     stop_rule: StopRule | None = None,
+    watch: Watcher | None = None,
 ) -> bool:
     """Warm-ups, then rounds until the manifest's count (or stop_rule says stop).
 
     Writes hyperfine/*.json, measure.jsonl, a merged hyperfine.json and outcome.json as it
     goes. Returns True when every timed process exited 0; raises Interrupted on a stop.
+    watch (harness.progress) hears of each process before and after it runs.
     """
     manifest = read_manifest(run_dir)
     hyperfine = str(manifest.hyperfine["path"])
@@ -213,12 +216,12 @@ def measure(
     try:
         for w in range(1, manifest.warmup + 1):
             for job in schedule(manifest, w, warmup=True):
-                _append(run_dir, run_job(hyperfine, job, run_dir))
+                _append(run_dir, _watched(watch, hyperfine, job, run_dir))
         while not reason:
             rounds += 1
             entries = []
             for job in schedule(manifest, rounds, warmup=False):
-                entries.append(run_job(hyperfine, job, run_dir))
+                entries.append(_watched(watch, hyperfine, job, run_dir))
                 _append(run_dir, entries[-1])  # journaled at once: a stop keeps it
             journal += entries
             _merge(run_dir)
@@ -247,6 +250,16 @@ def measure(
         ),
     )
     return all(o.status == "ok" for o in outcomes.values())
+
+
+def _watched(watch: Watcher | None, hyperfine: str, job: Job, run_dir: Path) -> dict:
+    """run_job, told to the watcher (harness.progress) before and after."""
+    if watch is not None:
+        watch.before(job)
+    entry = run_job(hyperfine, job, run_dir)
+    if watch is not None:
+        watch.after(job, entry)
+    return entry
 
 
 def _round_line(number: int, entries: list[dict[str, Any]]) -> str:
