@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     """prepare -> verify -> measure -> ingest -> analyze -> plot -> report (harness.run)."""
     from harness import run
 
-    return run.run(_run_options(args), ["python -m harness", *argv], _logger(args.quiet))
+    return run.run(_run_options(args), ["python", "-m", "harness", *argv], _logger(args.quiet))
 
 
 def _run_options(args: argparse.Namespace):

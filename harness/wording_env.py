@@ -117,3 +117,10 @@ def env_groups(env: dict[str, Any] | None) -> list[tuple[str, list[tuple[str, st
         group = next((g for g, words in GROUP_WORDS if any(w in lower for w in words)), "other")
         rows[group].append((key, _plain(lower, value)))
     return [(g, rows[g]) for g in ORDER if rows[g]]
+
+
+def gist(groups: list[tuple[str, list[tuple[str, str]]]]) -> str:
+    """One line for the collapsed section: the CPU, its cores and memory."""
+    machine = dict(next((rows for g, rows in groups if g == "machine"), []))
+    parts = [machine.get("CPU"), machine.get("cores"), machine.get("memory")]
+    return ", ".join(p for p in parts if p) or "versions of every tool and library"
