@@ -179,7 +179,7 @@ def checklist(env: dict[str, Any]) -> list[tuple[str, str | None, str]]:
         (
             "numpy",
             numpy.get("version") and f"{numpy['version']} [{blas or 'no BLAS seen'}]",
-            "pip install -e . (in the project folder)",
+            "make bench creates .venv with it; or .venv/bin/pip install -e . in the project",
         ),
         (
             "hyperfine",

@@ -46,7 +46,7 @@ def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int
         )
         return 130
     results.update_latest(run_dir)  # only a run with a report becomes `latest`
-    log(f"report: {report}")
+    log(f"report: {report} (summary: {report.parent / 'summary.md'})")
     if not measured_ok:
         print(f"error: some contenders failed; see {report}", file=sys.stderr)
     if not parity_ok:
