@@ -1,5 +1,5 @@
 # Two user-facing targets, both doing all set-up themselves (no root needed):
-#   make bench   run the benchmark (python -m harness run) and say where the report is
+#   make bench   run the benchmark (python -m harness run; it says where the report is)
 #   make test    linters and tests, Python and Rust
 # Needs: Python 3.11+ (python3, or PYTHON=...), a Rust toolchain (rustup), a C linker.
 # Extra arguments for the benchmark: make bench ARGS="--runs 5"
@@ -16,7 +16,6 @@ ARGS ?=
 
 bench: $(STAMP)
 	$(BIN)/python -m harness run $(ARGS)
-	@echo "report: results/latest/report.html (summary: results/latest/summary.md)"
 
 test: $(STAMP)
 	@command -v cargo >/dev/null || { echo "make: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }

@@ -14,6 +14,7 @@ from pathlib import Path
 from harness import __version__
 from harness.errors import HarnessError
 
+REQUIRED = ("numpy", "pandas", "matplotlib", "jinja2", "scipy", "safetensors", "rich")
 DEFAULT_VERIFY = ("python-numpy", "python-numpy-per-sample", "rust", "rust-per-sample", "rust@2")
 
 
@@ -38,6 +39,23 @@ def _int(text: str, flag: str, minimum: int) -> int:
     return values[0]
 
 
+def missing_dependencies() -> str | None:
+    """One line naming the project's venv when this Python lacks the harness's libraries."""
+    import importlib.util
+
+    missing = [m for m in REQUIRED if importlib.util.find_spec(m) is None]
+    if not missing:
+        return None
+    venv = Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python"
+    how = (
+        f"run it with the project's venv: {venv} -m harness ... (or `. .venv/bin/activate` first)"
+        if venv.is_file()
+        else "create the project's venv first: `make bench` does it, or "
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'"
+    )
+    return f"{sys.executable} lacks {', '.join(missing)}: {how}"
+
+
 def _logger(quiet: bool) -> Callable[[str], None]:
     """print, or nothing with --quiet."""
     return (lambda _line: None) if quiet else (lambda line: print(line, flush=True))
@@ -47,7 +65,7 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     """prepare -> verify -> measure -> ingest -> analyze -> plot -> report (harness.run)."""
     from harness import run
 
-    return run.run(_run_options(args), ["python -m harness", *argv], _logger(args.quiet))
+    return run.run(_run_options(args), ["python", "-m", "harness", *argv], _logger(args.quiet))
 
 
 def _run_options(args: argparse.Namespace):
@@ -105,8 +123,9 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     log = _logger(args.quiet)
     if args.hyperfine_json:
         from harness.imports import import_exports
+        from harness.results import new_results_dir
 
-        run_dir = Path(args.out) if args.out else Path("hyperfine-report")
+        run_dir = Path(args.out) if args.out else new_results_dir(Path("results"))
         import_exports([Path(f) for f in args.hyperfine_json], run_dir)
     else:
         if not args.dir:
@@ -263,7 +282,9 @@ def parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("dir", nargs="?", help="a results folder")
     rep.add_argument("--hyperfine-json", nargs="+", metavar="FILE", help="hyperfine exports")
-    rep.add_argument("--out", help="output folder for --hyperfine-json (hyperfine-report)")
+    rep.add_argument(
+        "--out", help="output folder for --hyperfine-json (default: a new one under results/)"
+    )
     rep.add_argument("--quiet", action="store_true", help="print only the report's path")
     rep.add_argument(
         "--recompute",
@@ -310,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness` and the `harness` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    missing = missing_dependencies()
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:

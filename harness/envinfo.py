@@ -38,6 +38,37 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+VECTOR_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile")
+VECTOR_FLAGS_ARM = ("asimd", "sve", "sve2")
+
+
+def _cpuinfo_field(name: str) -> str | None:
+    """The first value of a /proc/cpuinfo field (Linux), None elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == name:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def cpu_mhz() -> float | None:
+    """The first core's clock as the kernel reports it now (MHz), when it does."""
+    text = _cpuinfo_field("cpu MHz")
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def cpu_flags() -> list[str]:
+    """The vector instruction sets the CPU reports (AVX2, AVX-512, ...: what BLAS kernels use)."""
+    have = set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
+    return [f for f in (*VECTOR_FLAGS, *VECTOR_FLAGS_ARM) if f in have]
+
+
 def memory_bytes() -> int | None:
     """Total physical memory in bytes, when the OS tells."""
     try:
@@ -95,6 +126,8 @@ def capture() -> dict[str, Any]:
     uname = platform.uname()
     return {
         "cpu_model": cpu_model(),
+        "cpu_mhz": cpu_mhz(),
+        "cpu_flags": cpu_flags(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": memory_bytes(),
@@ -146,7 +179,7 @@ def checklist(env: dict[str, Any]) -> list[tuple[str, str | None, str]]:
         (
             "numpy",
             numpy.get("version") and f"{numpy['version']} [{blas or 'no BLAS seen'}]",
-            "pip install -e . (in the project folder)",
+            "make bench creates .venv with it; or .venv/bin/pip install -e . in the project",
         ),
         (
             "hyperfine",

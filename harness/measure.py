@@ -38,6 +38,7 @@ from typing import Any
 from harness import procs
 from harness.errors import HarnessError
 from harness.hyperfine import merge_exports, parse_export
+from harness.progress import Watcher
 from harness.records import (
     ContenderEntry,
     ContenderOutcome,
@@ -246,11 +247,13 @@ def measure(
     run_dir: Path,
     log: Callable[[str], None] = print,
     stop_rule: StopRule | None = None,
+    watch: Watcher | None = None,
 ) -> bool:
     """Warm-ups, then rounds until the manifest's count (or stop_rule says stop).
 
     Writes hyperfine/*.json, measure.jsonl, a merged hyperfine.json and outcome.json as it
     goes. Returns True when every timed process exited 0; raises Interrupted on a stop.
+    watch (harness.progress) hears of each process before and after it runs.
     """
     manifest = read_manifest(run_dir)
     hyperfine = str(manifest.hyperfine["path"])
@@ -264,14 +267,14 @@ def measure(
         for w in range(1, manifest.warmup + 1):
             for job in schedule(manifest, w, warmup=True):
                 limit = timeout_for(manifest, journal)
-                journal.append(run_job(hyperfine, job, run_dir, manifest, limit))
+                journal.append(_watched(watch, hyperfine, job, run_dir, manifest, limit))
                 _append(run_dir, journal[-1])
         while not reason:
             rounds += 1
             entries = []
             for job in schedule(manifest, rounds, warmup=False):
                 limit = timeout_for(manifest, journal + entries)
-                entries.append(run_job(hyperfine, job, run_dir, manifest, limit))
+                entries.append(_watched(watch, hyperfine, job, run_dir, manifest, limit))
                 _append(run_dir, entries[-1])  # journaled at once: a stop keeps it
             journal += entries
             _merge(run_dir)
@@ -300,6 +303,23 @@ def measure(
         ),
     )
     return all(o.status == "ok" for o in outcomes.values())
+
+
+def _watched(
+    watch: Watcher | None,
+    hyperfine: str,
+    job: Job,
+    run_dir: Path,
+    manifest: Manifest,
+    timeout: float,
+) -> dict:
+    """run_job, told to the watcher (harness.progress) before and after."""
+    if watch is not None:
+        watch.before(job)
+    entry = run_job(hyperfine, job, run_dir, manifest, timeout)
+    if watch is not None:
+        watch.after(job, entry)
+    return entry
 
 
 def _round_line(number: int, entries: list[dict[str, Any]]) -> str:

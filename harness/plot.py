@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import NullLocator, PercentFormatter
 
 from harness.records import read_analysis, write_json
 from harness.tables import EpochRecord, read_table
@@ -37,11 +37,11 @@ class PlotConfig:
     width: float = 8.0  # inches
     height: float = 4.5  # inches
     dpi: int = 100  # PNG resolution: 800x450 pixels at the default size
-    bins: int = 30  # histogram bins of the time distribution
     max_runs_drawn: int = 3  # accuracy curves drawn per contender (one per seed, run 0)
 
 
 COLORS = plt.get_cmap("tab10").colors
+FRACTION_CAP = 1.25  # the sgemm-fraction axis ends here; a bar beyond is labelled with its value
 # Matplotlib 3.10 renamed boxplot's `vert=False` to `orientation="horizontal"`.
 _MPL = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
 HORIZONTAL: dict[str, Any] = {"orientation": "horizontal"} if _MPL >= (3, 10) else {"vert": False}
@@ -53,26 +53,22 @@ def _color(i: int) -> Any:
 
 
 def time_distribution(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
-    """Histogram overlay (like the original comparison) next to a box plot."""
+    """Per contender: every run as a dot (jittered), its box, and the median's 95 % CI."""
     rows = [r for r in analysis["contenders"] if r["wall_samples"]]
-    names = [r["name"] for r in rows]
+    fig, ax = plt.subplots(figsize=(cfg.width, max(2.4, 0.55 * len(rows) + 1.4)))
+    jitter = np.random.default_rng(0)  # fixed: the same folder draws the same picture
     samples = [np.asarray(r["wall_samples"], dtype=float) for r in rows]
-    fig, (hist, box) = plt.subplots(
-        1, 2, figsize=(cfg.width, cfg.height), gridspec_kw={"width_ratios": [3, 2]}
-    )
-    bins = np.histogram_bin_edges(np.concatenate(samples), bins=cfg.bins)
-    for i, (name, values) in enumerate(zip(names, samples, strict=True)):
-        # One filled outline per contender (not a patch per bin): same picture, a fraction of
-        # the drawing time.
-        hist.hist(values, bins=bins, histtype="stepfilled", alpha=0.5, color=_color(i), label=name)
-    hist.set_xlabel("wall time per run (s)")
-    hist.set_ylabel("runs")
-    hist.yaxis.set_major_locator(MaxNLocator(integer=True))  # runs are counted, not measured
-    hist.legend(fontsize="small")
-    box.boxplot(samples, **HORIZONTAL)
-    box.invert_yaxis()
-    box.set_yticks(range(1, len(names) + 1), names, fontsize="small")
-    box.set_xlabel("wall time per run (s)")
+    ax.boxplot(samples, widths=0.5, showfliers=False, medianprops={"color": "black"}, **HORIZONTAL)
+    for i, (row, values) in enumerate(zip(rows, samples, strict=True), start=1):
+        y = i + jitter.uniform(-0.18, 0.18, len(values))
+        ax.scatter(values, y, s=14, color=_color(i - 1), alpha=0.8, zorder=3)
+        wall = row["wall"]
+        if wall.get("ci_low") is not None:
+            ax.plot([wall["ci_low"], wall["ci_high"]], [i + 0.32] * 2, color="black", lw=2.5)
+    ax.set_yticks(range(1, len(rows) + 1), [r["name"] for r in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("wall time per run (s); bar under a box: 95 % CI of the median")
+    ax.grid(axis="x", alpha=0.3)
     return fig
 
 
@@ -109,15 +105,24 @@ def why(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
             [m[1] for m in marks], [m[0] for m in marks], marker="|", s=400, color="black",
             label="sgemm rate at its threads",
         )  # fmt: skip
-        speed.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.3))
+        speed.legend(fontsize="x-small", loc="lower right", framealpha=0.9)
     speed.invert_yaxis()
     speed.set_xlabel("training GFLOP/s")
     fractions = [r["sgemm_fraction"] for r in rows]
     if any(f is not None for f in fractions):
-        share.barh(names, [f or 0.0 for f in fractions], color=colors)
+        capped = [min(f or 0.0, FRACTION_CAP) for f in fractions]
+        share.barh(names, capped, color=colors)
         share.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+        for i, f in enumerate(fractions):
+            if f is not None and f > FRACTION_CAP:  # an outlier: its true value as a label
+                share.annotate(
+                    f"{100 * f:.0f} % ▶", (FRACTION_CAP, i), xytext=(-4, 0),
+                    textcoords="offset points", ha="right", va="center", color="white",
+                    fontweight="bold", fontsize="small",
+                )  # fmt: skip
+        share.set_xlim(0, FRACTION_CAP)
     share.xaxis.set_major_formatter(PercentFormatter(1.0))
-    share.set_xlabel("fraction of the sgemm rate")
+    share.set_xlabel(f"fraction of the sgemm rate (axis capped at {100 * FRACTION_CAP:.0f} %)")
     return fig
 
 
@@ -165,21 +170,6 @@ def seconds_per_epoch(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
     return fig
 
 
-def target_sweep(analysis: dict[str, Any], order: list[str], cfg: PlotConfig) -> Figure:
-    """Median time to each lower target, one line per contender."""
-    frame = pd.DataFrame(analysis["target_sweep"]["rows"])
-    fig, ax = plt.subplots(figsize=(cfg.width, cfg.height))
-    for i, name in enumerate(order):
-        part = frame[frame["contender"] == name].dropna(subset=["median_seconds"])
-        if len(part):
-            ax.plot(part["target"], part["median_seconds"], marker="o", color=_color(i), label=name)
-    ax.set_xlabel("target test accuracy (fraction correct)")
-    ax.set_ylabel("median time to target (s)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    return fig
-
-
 def memory(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
     """Bars of the median peak RSS in MiB."""
     rows = [r for r in analysis["contenders"] if r["max_rss_mib"]]
@@ -192,21 +182,60 @@ def memory(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
 
 
 def thread_scaling(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
-    """Median wall time against threads, one line per implementation+algorithm."""
-    fig, ax = plt.subplots(figsize=(cfg.width, cfg.height))
+    """Median wall time against threads with 95 % CIs and the ideal t1 / n, and the speed-up
+    over the fewest threads against the ideal n / n1, one line per implementation+algorithm."""
+    fig, (times, speedup) = plt.subplots(1, 2, figsize=(cfg.width, cfg.height))
+    cis = {
+        (r["implementation"], r["algorithm"], r["threads"]): r["wall"]
+        for r in analysis["contenders"]
+    }
+    ticks: set[int] = set()
     for i, group in enumerate(analysis["thread_scaling"]):
-        points = [p for p in group["points"] if p["median"] is not None]
-        ax.plot(
-            [p["threads"] for p in points],
-            [p["median"] for p in points],
-            marker="o",
-            color=_color(i),
-            label=f"{group['implementation']} {group['algorithm']}".strip(),
+        points = sorted(
+            (p for p in group["points"] if p["median"] is not None), key=lambda p: p["threads"]
         )
-    ax.set_xlabel("threads")
-    ax.set_ylabel("median wall time per run (s)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+        if not points:
+            continue
+        n = np.array([p["threads"] for p in points], dtype=float)
+        t = np.array([p["median"] for p in points], dtype=float)
+        ticks.update(int(x) for x in n)
+        walls = [
+            cis.get((group["implementation"], group["algorithm"], p["threads"])) for p in points
+        ]
+        low = np.array(
+            [
+                w["ci_low"] if w and w.get("ci_low") is not None else m
+                for w, m in zip(walls, t, strict=True)
+            ]
+        )
+        high = np.array(
+            [
+                w["ci_high"] if w and w.get("ci_high") is not None else m
+                for w, m in zip(walls, t, strict=True)
+            ]
+        )
+        label = f"{group['implementation']} {group['algorithm']}".strip()
+        times.errorbar(
+            n, t, yerr=[t - low, high - t], marker="o", capsize=3, color=_color(i), label=label
+        )
+        times.plot(n, t[0] * n[0] / n, linestyle=":", color=_color(i), alpha=0.7)
+        speedup.plot(n, t[0] / t, marker="o", color=_color(i), label=label)
+    if ticks:
+        top = max(ticks)
+        speedup.plot(
+            [min(ticks), top], [1, top / min(ticks)], color="grey", linestyle=":", label="ideal"
+        )
+    for ax in (times, speedup):
+        ax.set_xticks(sorted(ticks))
+        ax.xaxis.set_major_formatter("{x:.0f}")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xlabel("threads")
+        ax.grid(alpha=0.3)
+    times.set_ylabel("median wall time per run (s), 95 % CI")
+    times.set_title("time (dotted: ideal t1 / n)", fontsize="small")
+    speedup.set_ylabel("speed-up over the fewest threads (x)")
+    speedup.set_title("speed-up (dotted: ideal)", fontsize="small")
+    speedup.legend(fontsize="small")
     return fig
 
 
@@ -236,8 +265,6 @@ def makers(
         out["accuracy"] = lambda: accuracy(epochs, order, analysis.get("target"), cfg)
     if any(r["seconds_per_epoch"]["median"] is not None for r in rows):
         out["seconds_per_epoch"] = lambda: seconds_per_epoch(analysis, cfg)
-    if any(r["median_seconds"] is not None for r in analysis["target_sweep"]["rows"]):
-        out["target_sweep"] = lambda: target_sweep(analysis, order, cfg)
     if any(r["max_rss_mib"] for r in rows):
         out["memory"] = lambda: memory(analysis, cfg)
     if analysis["thread_scaling"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import csv
-import json
 import shlex
 import struct
 from pathlib import Path
@@ -18,17 +17,8 @@ from typing import Any
 
 import jinja2
 
-from harness import __version__, formats, wording, wording_grid
+from harness import __version__, formats, wording, wording_env, wording_grid
 from harness.records import read_analysis, read_manifest, read_optional_json
-
-# env.json keys go to the first group whose word occurs in the key; the rest under "other".
-ENV_GROUPS: list[tuple[str, tuple[str, ...]]] = [
-    ("git", ("git",)),
-    ("rust", ("rust", "cargo", "crate", "nalgebra", "gemm")),
-    ("python", ("python", "numpy", "blas", "torch", "scipy", "pandas", "threadpool")),
-    ("tools", ("hyperfine", "chromium", "tool")),
-    ("machine", ("cpu", "core", "memory", "mem", "os", "kernel", "host", "machine", "arch")),
-]
 
 RAW_PATTERNS = (
     "run.json",
@@ -112,52 +102,35 @@ def figures(run_dir: Path) -> list[dict[str, Any]]:
     return out
 
 
-def env_groups(env: dict[str, Any] | None) -> list[tuple[str, list[tuple[str, str]]]]:
-    """env.json flattened (a.b keys) and grouped: machine, python, rust, tools, git, other."""
-    if not env:
-        return []
-    flat: list[tuple[str, str]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            text = json.dumps(value) if isinstance(value, list | bool) or value is None else value
-            flat.append((prefix, str(text)))
-
-    walk("", {k: v for k, v in env.items() if k != "schema_version"})
-    groups: dict[str, list[tuple[str, str]]] = {name: [] for name, _ in ENV_GROUPS}
-    groups["other"] = []
-    for key, value in flat:
-        lower = key.lower()
-        group = next((g for g, words in ENV_GROUPS if any(w in lower for w in words)), "other")
-        groups[group].append((key, value))
-    order = ["machine", "python", "rust", "tools", "git", "other"]
-    return [(g, groups[g]) for g in order if groups[g]]
-
-
 def _command_text(command: Any) -> str | None:
-    """An argv list shell-quoted, or a command string as it is."""
+    """An argv list shell-quoted, ready to paste, or a command string as it is.
+
+    Folders made before 0.1.1 stored the harness as one item, `python -m harness`: split it.
+    """
     if isinstance(command, list):
-        return shlex.join(str(c) for c in command)
+        words = [str(c) for c in command]
+        if words and words[0] == "python -m harness":
+            words = [*words[0].split(), *words[1:]]
+        return shlex.join(words)
     return str(command) if command else None
 
 
-def _manifest_facts(run_dir: Path) -> tuple[str | None, list[tuple[str, str]]]:
-    """The harness command line and each contender's command (run.json, else contenders.csv)."""
+def _manifest_facts(run_dir: Path) -> tuple[str | None, list[tuple[str, str]], list[str]]:
+    """The harness command line, each contender's command (run.json, else contenders.csv)
+    and prepare's notes (contenders asked for and not run)."""
     commands: list[tuple[str, str]] = []
-    command = None
+    command, notes = None, []
     if (run_dir / "run.json").is_file():
         manifest = read_manifest(run_dir)
         command = _command_text(manifest.command_line)
+        notes = list(manifest.notes)
         commands = [(c.name, _command_text(c.argv) or "") for c in manifest.contenders]
     table = run_dir / "tables" / "contenders.csv"
     if not commands and table.is_file():
         with table.open(encoding="utf-8", newline="") as stream:
             rows = csv.DictReader(stream)
             commands = [(r["contender"], r.get("command") or "") for r in rows]
-    return command, commands
+    return command, commands, notes
 
 
 def raw_files(run_dir: Path) -> list[str]:
@@ -199,13 +172,17 @@ def context(run_dir: Path) -> dict[str, Any]:
     if a.get("target") is not None:
         title += f", time to {100 * float(a['target']):g} % test accuracy"
     headline_cmp = comparisons.get(a["headline"]) if a["headline"] else None
-    command, commands = _manifest_facts(run_dir)
+    command, commands, notes = _manifest_facts(run_dir)
+    env = wording_env.env_groups(read_optional_json(run_dir / "env.json"))
     all_figures = figures(run_dir)
     return {
         "title": title,
         "a": a,
         "w": wording,
         "headline": wording.headline(a),
+        "headline_verdict": headline_cmp["verdict"] if headline_cmp else "none",
+        "warning_groups": _warning_groups(rows),
+        "notes": notes,
         "why": wording.why(headline_cmp, a) if headline_cmp else None,
         "sentences": [wording.comparison(c, a) for c in a["comparisons"]],
         "cross": [dict(c, sentence=wording.comparison(c, a)) for c in a["cross_thread"]],
@@ -230,12 +207,22 @@ def context(run_dir: Path) -> dict[str, Any]:
         "evaluator_disagreements": sum(
             1 for r in a["fairness"]["evaluator"] if r.get("agrees") is False
         ),
-        "env_groups": env_groups(read_optional_json(run_dir / "env.json")),
+        "env_groups": env,
+        "env_gist": wording_env.gist(env),
         "command": command,
         "commands": commands,
         "raw_files": raw_files(run_dir),
         "version": __version__,
     }
+
+
+def _warning_groups(rows: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """Each statistics note once, with the contenders it applies to (`a, b: only 6 runs`)."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        for text in r["warning_text"]:
+            groups.setdefault(text, []).append(r["name"])
+    return list(groups.items())
 
 
 def _sweep_cell(rows: list[dict[str, Any]], name: str, target: float) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from harness import prepare, results, stages
 from harness.prepare import RunOptions
+from harness.progress import plural
 from harness.records import Manifest
 
 
@@ -29,14 +30,10 @@ def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int
     try:
         with _interrupts_raise():
             manifest = prepare.prepare(plan, run_dir, argv, log)
-            log(f"[1/7] prepare: spec.json, init/ ({len(options.seeds)} seeds), env.json")
+            log(f"[1/7] prepare: spec.json, init/ ({plural(len(options.seeds), 'seed')}), env.json")
             parity_ok = _run_parity(plan, run_dir, log)
-            log(
-                f"[3/7] measure: {len(manifest.contenders)} contenders x "
-                f"{len(options.seeds)} seeds, {options.runs} interleaved rounds "
-                f"(+{options.warmup} warm-up) with hyperfine {plan.hyperfine_version}"
-            )
-            measured_ok = _measure(run_dir, manifest, log)
+            log(f"[3/7] measure: {_measure_plan(options, manifest, plan.hyperfine_version)}")
+            measured_ok = _measure(run_dir, manifest, log, options.quiet)
     except _Interrupted:
         return _interrupted(run_dir)
     try:
@@ -49,7 +46,7 @@ def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int
         )
         return 130
     results.update_latest(run_dir)  # only a run with a report becomes `latest`
-    log(f"report: {report}")
+    log(f"report: {report} (summary: {report.parent / 'summary.md'})")
     if not measured_ok:
         print(f"error: some contenders failed; see {report}", file=sys.stderr)
     if not parity_ok:
@@ -88,19 +85,41 @@ def _interrupted(run_dir: Path) -> int:
     return 130
 
 
-def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None]) -> bool:
-    """measure, with the noise guard around it and the precision rule when asked."""
-    from harness import measure, noise
+def _measure_plan(options: RunOptions, manifest: Manifest, hyperfine: str | None) -> str:
+    """`2 contenders x 1 seed, 2 interleaved rounds (+1 warm-up) with hyperfine 2.0.0`."""
+    from harness.precision import DEFAULT_MAX_TIME, MIN_ROUNDS
+
+    what = f"{plural(len(manifest.contenders), 'contender')} x {plural(len(options.seeds), 'seed')}"
+    if manifest.precision:
+        budget = manifest.max_time or DEFAULT_MAX_TIME
+        rounds = (
+            f"interleaved rounds until every like-for-like 95 % CI is within "
+            f"±{100 * manifest.precision:g} % (at least {MIN_ROUNDS}, "
+            f"at most {budget:g} s)"
+        )
+    else:
+        rounds = plural(options.runs, "interleaved round")
+    return f"{what}, {rounds} (+{options.warmup} warm-up) with hyperfine {hyperfine}"
+
+
+def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None], quiet: bool) -> bool:
+    """measure, with the noise guard around it, the precision rule when asked and a progress
+    display unless quiet."""
+    from harness import measure, noise, progress
     from harness.records import read_outcome, write_outcome
 
-    stop_rule = None
+    stop_rule, budget, rounds = None, None, manifest.runs
     if manifest.precision:
         from harness import precision
 
         stop_rule = precision.stop_rule(manifest)
+        budget = manifest.max_time or precision.DEFAULT_MAX_TIME
+        rounds = precision.MIN_ROUNDS  # the rule ignores --runs
+    watch = progress.Progress(progress.Plan.of(manifest, rounds, budget)) if not quiet else None
     before = noise.take_snapshot()
     try:
-        return measure.measure(run_dir, log, stop_rule)
+        with watch or contextlib.nullcontext():
+            return measure.measure(run_dir, log, stop_rule, watch)
     finally:
         after = noise.take_snapshot()
         load = noise.other_load(before, after, exclude={os.getpid()})

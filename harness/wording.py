@@ -26,38 +26,46 @@ PAIRING_WORDS = {
 # Figure name -> (title, caption), in report order; the plot stage draws those that apply.
 FIGURES: dict[str, tuple[str, str]] = {
     "time_distribution": (
-        "Time to target",
-        "Wall time of every valid timed process (hyperfine): histogram overlay and box plot.",
+        "Time to target, every run",
+        "Each dot is one timed process (hyperfine's wall time), the box its quartiles and the "
+        "black bar under it the 95 % CI of the median. Read: boxes apart and CI bars apart "
+        "mean a real difference; a lone dot far right is a slow spell of the machine.",
     ),
     "breakdown": (
         "Where the time goes",
         "The median run's wall time split into parts that add up to it: outside main "
-        "(start-up, save, exit), data load, set-up in main, training and evaluation.",
+        "(start-up, save, exit), data load, set-up in main, training and evaluation. Read: "
+        "the longest part is what to optimise; bars of unequal length differ by the parts that "
+        "differ.",
     ),
     "why": (
         "Training speed",
-        "Training GFLOP/s (model FLOPs per epoch / median training seconds per epoch) and its "
-        "fraction of this machine's measured sgemm rate at the contender's thread count.",
+        "Training GFLOP/s (model FLOPs per epoch / median training seconds per epoch; the tick: "
+        "this machine's sgemm rate at the contender's threads) and its fraction of that rate. "
+        "Read: near 100 % the training is as fast as the BLAS allows; a bar past the cap is "
+        "labelled with its value (a starved sgemm measurement, see the note above).",
     ),
     "accuracy": (
         "Test accuracy",
-        "Test accuracy after each epoch, against elapsed wall time and against epoch "
-        "(one run per seed).",
+        "Test accuracy after each epoch, against elapsed wall time (left) and against epoch "
+        "(right), one run per seed; dashed: the target. Read: curves that coincide on the "
+        "right did the same arithmetic; on the left the one that crosses the target first wins.",
     ),
     "seconds_per_epoch": (
         "Seconds per epoch",
-        "Median training seconds per epoch with its distribution-free 95 % CI; unaffected by "
-        "differences in epochs to target.",
+        "Median training seconds per epoch with its distribution-free 95 % CI. Read: the "
+        "arithmetic alone, free of start-up and of differences in epochs to target.",
     ),
-    "target_sweep": (
-        "Time to lower targets",
-        "Median elapsed seconds until the test accuracy first passes each target "
-        "(from the epoch log of the same runs).",
+    "memory": (
+        "Peak memory",
+        "Median peak resident set size per process (hyperfine). Read: the interpreter and its "
+        "libraries set most of it, the model and data little.",
     ),
-    "memory": ("Peak memory", "Median peak resident set size per process (hyperfine)."),
     "thread_scaling": (
         "Thread scaling",
-        "Median wall time against the thread count, for contenders that differ only in threads.",
+        "Left: median wall time (95 % CI) against threads, dotted: ideal scaling t1 / n. Right: "
+        "speed-up over the fewest threads, dotted: ideal. Read: the gap to the dotted line is "
+        "what the extra threads did not deliver (start-up and serial parts do not scale).",
     ),
 }
 

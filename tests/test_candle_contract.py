@@ -47,6 +47,7 @@ def shared_init(tmp: Path, layers: list[int]) -> Path:
     return path
 
 
+@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("algorithm", ["batched", "per-sample"])
 def test_rust_candle_passes_the_k_step_parity_check_against_the_numpy_reference(
@@ -64,6 +65,7 @@ def test_rust_candle_passes_the_k_step_parity_check_against_the_numpy_reference(
     assert result["status"] == "passed", json.dumps(result["pairs"], indent=1)
 
 
+@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
 def test_rust_candle_with_leaky_relu_and_sigmoid_mse_passes_parity_too(
     candle: Path, tmp_path: Path
 ) -> None:
@@ -92,6 +94,7 @@ def run_both(candle: Path, args: list[str]) -> dict[str, subprocess.CompletedPro
     }
 
 
+@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
 @pytest.mark.parametrize("case", CASES)
 def test_rust_candle_rejects_bad_input_with_the_mlp_binarys_line_and_exit_2(
     case: str, candle: Path, tmp_path: Path
@@ -103,6 +106,7 @@ def test_rust_candle_rejects_bad_input_with_the_mlp_binarys_line_and_exit_2(
     assert results["mlp-candle"].stderr == results["mlp"].stderr
 
 
+@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
 def test_rust_candle_reports_divergence_at_the_same_step_as_mlp_with_exit_3(
     candle: Path, tmp_path: Path
 ) -> None:

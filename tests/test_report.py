@@ -18,9 +18,9 @@ from data.results_factory import (
 DATA = Path(__file__).parent / "data"
 
 
-def _table_row(page: str, name: str) -> str:
-    """The summary-table row of one contender, tags stripped."""
-    table = page.split('id="summary-table"')[1].split("</table>")[0]
+def _table_row(page: str, name: str, table_id: str = "summary-table") -> str:
+    """One contender's row of a table (the summary by default), tags stripped."""
+    table = page.split(f'id="{table_id}"')[1].split("</table>")[0]
     row = next(r for r in table.split("<tr") if f'class="text">{name}<' in r)
     return re.sub(r"<[^>]+>", " ", row)
 
@@ -40,7 +40,7 @@ def test_original_comparison_table_shows_hyperfine_means_and_medians(original):
         ("rust_results", "102.5", "106.7"),
         ("parallel", "9.117", "9.074"),
     ]:
-        cells = _table_row(original, name).split()
+        cells = _table_row(original, name, "stats-table").split()
         assert mean in cells and median in cells, (name, cells)
 
 
@@ -132,7 +132,7 @@ def test_an_invalid_run_is_shown_with_its_problem_and_left_out(full):
     folder, page = full
     invalid = page.split('id="invalid"')[1].split("</table>")[0]
     assert "metrics/rust/seed-2.jsonl:9: end event" in invalid
-    assert "9 (1 invalid)" in _table_row(page, "rust")
+    assert "9 (1 invalid)" in _table_row(page, "rust", "stats-table")
     assert "metrics/rust/seed-2.jsonl:9" in (folder / "summary.md").read_text()
 
 
@@ -226,3 +226,42 @@ def test_parity_skipped_and_nested_parity_pairs_are_both_shown(tmp_path):
     (nested / "parity.json").write_text(json.dumps(parity))
     page = report_from_tables(nested).read_text()
     assert "layers.1.bias" in page and "5.00e-01" in page and "per weight" in page
+
+
+def test_the_first_screen_holds_the_answer_the_machine_warning_and_a_compact_table(full):
+    _, page = full
+    answer = page.split('id="answer"')[1].split("</section>")[0]
+    assert 'class="headline">rust (1 thread) is ' in answer
+    assert "The machine was not quiet:" in answer and "31 % of a core" in answer
+    assert "Where the difference comes from" in answer
+    head = page.split('id="summary-table"')[0]
+    assert "<details" not in head  # nothing above the summary is folded away
+    summary = page.split('id="summary-table"')[1].split("</table>")[0]
+    assert summary.count("<th") == 8  # median+CI, speed-up+CI, verdict, GFLOP/s, sgemm, memory
+    assert 'class="compact"' in page.split('id="summary-table"')[0][-40:] + summary[:20]
+    for section in ("statistics", "noise", "fairness", "environment", "reproduce", "raw"):
+        assert f'<details id="{section}"' in page, section
+    assert '<details id="noise" open>' in page  # the warning is not hidden
+
+
+def test_the_environment_is_in_human_units_and_reproduce_can_be_pasted(tmp_path):
+    folder = write_results(tmp_path / "run")
+    env = {
+        "cpu_model": "AMD EPYC", "cpu_mhz": 2596.1, "cpu_flags": ["avx2", "avx512f"],
+        "logical_cores": 2, "usable_cores": 2, "memory_bytes": 25276203008,
+        "os": "Linux 6.1", "machine": "x86_64", "torch": None,
+        "numpy": {"version": "2.4.6", "blas": [{"internal_api": "openblas",
+                  "version": "0.3.31.188.0", "architecture": "Haswell", "num_threads": 2}]},
+    }  # fmt: skip
+    (folder / "env.json").write_text(json.dumps(env))
+    run = json.loads((folder / "run.json").read_text())
+    run["command_line"] = ["python -m harness", "run", "--note", "a b"]  # an old folder's form
+    run["notes"] = ["python-torch skipped: Python module torch is not installed"]
+    (folder / "run.json").write_text(json.dumps(run))
+    page = report_from_tables(folder).read_text()
+    text = re.sub(r"<[^>]+>", " ", page.split('id="environment"')[1].split("</details>")[0])
+    assert "AMD EPYC, 2,596 MHz" in text and "23.5 GiB" in text and "avx2, avx512f" in text
+    assert "OpenBLAS 0.3.31 (Haswell kernels, 2 threads)" in text
+    assert "PyTorch" in text and "not installed" in text and "25276203008" not in page
+    assert "python -m harness run --note &#39;a b&#39;" in page
+    assert "Not run: python-torch skipped: Python module torch is not installed." in page
