@@ -67,3 +67,8 @@ def md(value: Any) -> str:
     """Text that Markdown shows as written: no tags, links, emphasis or table breaks."""
     text = _MD_SPECIAL.sub(r"\\\1", str(value).replace("\n", " "))
     return _HTML_START.sub("&lt;", _ENTITY.sub("&amp;", text))
+
+
+def code(value: object) -> str:
+    """A status or verdict code in words: `not_comparable` -> `not comparable`."""
+    return "" if value is None else str(value).replace("_", " ")

@@ -48,6 +48,12 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
+def _withheld(a: dict[str, Any]) -> str:
+    """Why no comparison carries the headline: unreliable, not_comparable, or none."""
+    verdicts = {c["verdict"] for c in a["comparisons"]}
+    return next((v for v in ("unreliable", "not_comparable") if v in verdicts), "none")
+
+
 def environment() -> jinja2.Environment:
     """Jinja2 over harness/templates, autoescaping the HTML templates."""
     env = jinja2.Environment(
@@ -65,6 +71,7 @@ def environment() -> jinja2.Environment:
         cell=formats.cell,
         p=formats.p_value,
         ratio=formats.ratio,
+        code=formats.code,
     )
     return env
 
@@ -180,7 +187,7 @@ def context(run_dir: Path) -> dict[str, Any]:
         "a": a,
         "w": wording,
         "headline": wording.headline(a),
-        "headline_verdict": headline_cmp["verdict"] if headline_cmp else "none",
+        "headline_verdict": headline_cmp["verdict"] if headline_cmp else _withheld(a),
         "warning_groups": _warning_groups(rows),
         "notes": notes,
         "why": wording.why(headline_cmp, a) if headline_cmp else None,
@@ -254,8 +261,8 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
             ratio = formats.ratio
             ci = f" ({ratio(cmp['ci_low'])}-{ratio(cmp['ci_high'])})" if cmp["ci_low"] else ""
             speed = f"{ratio(cmp['ratio'])}x vs {md(cmp['reference'])}{ci}"
-            verdict, p = cmp["verdict"], formats.p_value(cmp["p_value"])
-        cells = [md(r["name"]), num(r.get("threads")), md(r["status"]), str(r["runs"])]
+            verdict, p = formats.code(cmp["verdict"]), formats.p_value(cmp["p_value"])
+        cells = [md(r["name"]), num(r.get("threads")), formats.code(r["status"]), str(r["runs"])]
         cells += [formats.pct(r["success_rate"])]
         cells += [f"{num(wall['median'])} ({num(wall['ci_low'])}-{num(wall['ci_high'])})"]
         cells += [speed, verdict, p]
