@@ -91,6 +91,7 @@ def _run_options(args: argparse.Namespace):
         cpus=noise.parse_cpus(args.cpus) if args.cpus else None,
         precision=args.precision,
         max_time=args.max_time,
+        timeout=args.timeout,
     )
 
 
@@ -141,7 +142,7 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     """Two results folders side by side; non-zero when the second regressed."""
     from harness import compare
 
-    cfg = compare.CompareConfig(threshold=args.threshold)
+    cfg = compare.CompareConfig(threshold=args.threshold, allow_different=args.allow_different)
     text, status = compare.compare(Path(args.a), Path(args.b), cfg)
     print(text)
     return status
@@ -265,6 +266,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--max-time", type=float, default=None, help="seconds of measuring at most (900)"
     )
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds one process may run before it is killed with its group (default: 10x "
+        "the reference's slowest run so far, at least 60)",
+    )
     run.add_argument("--cpus", help="pin the contenders to these CPUs, as taskset -c: 0,1 or 0-3")
     run.add_argument(
         "--threads",
@@ -301,6 +309,11 @@ def parser() -> argparse.ArgumentParser:
         default=0.03,
         help="smallest relative change called, above what an A/A check of identical code "
         "shows on this machine (0.03)",
+    )
+    cmp.add_argument(
+        "--allow-different",
+        action="store_true",
+        help="compare folders of different specs or machines (refused by default)",
     )
 
     ver = sub.add_parser("verify", help="parity: every contender trains K steps, models agree")

@@ -236,7 +236,8 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
     }
     target = manifest.target
     references = reliability.reference_kind(summaries, folder["reference"])
-    departures = trajectory.departures(folder["epochs"], references, target)
+    reached = set(valid.loc[valid["status"] == "reached_target", "run_id"])
+    departures = trajectory.departures(folder["epochs"], references, target, reached)
     for name, s in summaries.items():
         s["integrity"] = reliability.integrity(
             runs[runs["contender"] == name], departures.get(name, [])

@@ -18,14 +18,15 @@ contender that A has: "no runs" must not pass a CI gate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from harness import analyze, formats, pairing, stats
+from harness import analyze, envinfo, formats, pairing, reliability, stats
 from harness.errors import HarnessError
+from harness.records import read_optional_json
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,19 @@ class CompareConfig:
 
     alpha: float = 0.05  # the change's CI is a (1 - alpha) interval
     threshold: float = 0.03  # |change| at or below this is A/A noise on the reference machine
+    allow_different: bool = False  # compare folders of different specs or machines anyway
 
 
 @dataclass(frozen=True)
 class Side:
-    """One folder: each contender's successful valid runs and its reference."""
+    """One folder: each contender's successful valid runs, its reference, and what it ran."""
 
     ok: dict[str, Any]
     references: dict[str, str]
     main: str | None
+    spec: str | None = None  # spec sha256: dataset, network and target
+    machine: str | None = None  # the machine's fingerprint (envinfo.fingerprint)
+    withheld: dict[str, str] = field(default_factory=dict)  # name -> why no verdict here
 
 
 def read_side(run_dir: Path) -> Side:
@@ -56,8 +61,30 @@ def read_side(run_dir: Path) -> Side:
     infos = {name: analyze.info(name, folder) for name in folder["order"]}
     refs = pairing.references(infos, folder["reference"])
     main = folder["reference"]
-    refs.update({n: main for n in folder["order"] if n not in refs and n != main and main})
-    return Side(ok, refs, main)
+    own = set(refs.values()) | {main}  # references are never judged against a reference
+    refs.update({n: main for n in folder["order"] if n not in refs and n not in own and main})
+    analysis = analyze.build_analysis(Path(run_dir))
+    withheld = {
+        c["contender"]: f"{c['verdict']} in {run_dir}"
+        for c in analysis["comparisons"]
+        if c["verdict"] in reliability.NO_VERDICT
+    }
+    env = read_optional_json(Path(run_dir) / "env.json")
+    machine = envinfo.fingerprint(env) if env else None
+    return Side(ok, refs, main, folder["manifest"].spec_sha256, machine, withheld)
+
+
+def check_comparable(a: Side, b: Side, dir_a: Path, dir_b: Path, cfg: CompareConfig) -> None:
+    """Refuse folders of different specs or machines unless asked (--allow-different)."""
+    if cfg.allow_different:
+        return
+    for what, x, y in (("spec", a.spec, b.spec), ("machine", a.machine, b.machine)):
+        if x and y and x != y:
+            raise HarnessError(
+                f"{dir_a} and {dir_b} ran on different {what}s ({x[:12]} vs {y[:12]}): a "
+                "change between them is not the code's; compare refuses them (pass "
+                "--allow-different to compare anyway)"
+            )
 
 
 def _log_ratios(side: Side, name: str) -> np.ndarray | None:
@@ -78,6 +105,9 @@ def compare_contender(a: Side, b: Side, name: str, cfg: CompareConfig) -> dict[s
     wall_a = stats.finite(a.ok[name]["wall_seconds"])
     wall_b = stats.finite(b.ok[name]["wall_seconds"]) if name in b.ok else np.array([])
     row: dict[str, Any] = {"contender": name, "reference": a.references.get(name)}
+    if name in a.withheld or name in b.withheld:
+        why = "; ".join(w for w in (a.withheld.get(name), b.withheld.get(name)) if w)
+        return {**row, "raw": None, "verdict": f"unknown ({why})", "test": None}
     row["raw"] = (
         float(np.median(wall_b) / np.median(wall_a) - 1) if wall_a.size and wall_b.size else None
     )
@@ -98,7 +128,7 @@ def compare_contender(a: Side, b: Side, name: str, cfg: CompareConfig) -> dict[s
         row["basis"] = "relative"
         row["ratio_a"], row["ratio_b"] = float(np.exp(d_a.mean())), float(np.exp(d_b.mean()))
     row["test"] = test
-    if name == a.main:
+    if name == a.main or name in set(a.references.values()):
         return {**row, "verdict": "reference (raw: drift included)"}
     if test.ratio is None or test.ci_low is None:
         return {**row, "verdict": "too few runs"}
@@ -144,6 +174,7 @@ def compare(dir_a: Path, dir_b: Path, cfg: CompareConfig | None = None) -> tuple
     """Text table of B vs A per contender; exit status 1 on a regression or missing runs."""
     cfg = cfg or CompareConfig()
     a, b = read_side(Path(dir_a)), read_side(Path(dir_b))
+    check_comparable(a, b, Path(dir_a), Path(dir_b), cfg)
     rows: list[tuple[str, ...]] = []
     failing = 0
     for name in a.ok:

@@ -132,6 +132,11 @@ def _manifest_facts(run_dir: Path) -> tuple[str | None, list[tuple[str, str]], l
         command = _command_text(manifest.command_line)
         notes = list(manifest.notes)
         commands = [(c.name, _command_text(c.argv) or "") for c in manifest.contenders]
+        for f in manifest.contenders_files:  # every file that added contenders, named
+            notes.append(
+                f"contenders {', '.join(f.get('contenders') or [])} came from {f.get('path')} "
+                f"(sha256 {str(f.get('sha256'))[:12]}), not from the harness"
+            )
     table = run_dir / "tables" / "contenders.csv"
     if not commands and table.is_file():
         with table.open(encoding="utf-8", newline="") as stream:

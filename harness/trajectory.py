@@ -47,7 +47,10 @@ def count_band(steps: float, test_samples: int) -> float:
 def check_run(
     run: pd.DataFrame, ref: pd.DataFrame, test_samples: int, target: float | None
 ) -> dict[str, Any] | None:
-    """The first departure of one run's epochs from the reference's (both indexed by epoch)."""
+    """The first departure of one run's epochs from the reference's (both indexed by epoch).
+
+    target None: the run did not claim the target (it failed), so its early stop is no gain.
+    """
     for epoch in run.index.intersection(ref.index):
         mine, theirs = run.loc[epoch], ref.loc[epoch]
         steps = float(theirs["steps"]) if pd.notna(theirs["steps"]) else float(epoch)
@@ -90,10 +93,14 @@ def check_run(
 
 
 def departures(
-    epochs: pd.DataFrame | None, reference_names: set[str], target: float | None
+    epochs: pd.DataFrame | None,
+    reference_names: set[str],
+    target: float | None,
+    reached: set[str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """contender -> its runs' departures (seed, run_index, code, detail) from the reference's
-    curve of the same seed; reference_names are the reference implementation's contenders."""
+    curve of the same seed; reference_names are the reference implementation's contenders,
+    `reached` the run_ids that claim the target (only they can gain by stopping early)."""
     if epochs is None or epochs.empty or not reference_names:
         return {}
     samples = test_samples(epochs)
@@ -114,7 +121,10 @@ def departures(
             (of_seed["contender"] == first["contender"])
             & (of_seed["run_index"] == first["run_index"])
         ]
-        problem = check_run(run.set_index("epoch"), ref.set_index("epoch"), samples, target)
+        claims = reached is None or bool(set(run["run_id"]) & reached)
+        problem = check_run(
+            run.set_index("epoch"), ref.set_index("epoch"), samples, target if claims else None
+        )
         if problem:
             found.setdefault(str(name), []).append(
                 {"seed": str(seed), "run_index": int(run_index), **problem}

@@ -1,5 +1,7 @@
 """Two results folders side by side: each contender's speed relative to its own reference."""
 
+import json
+
 from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
 
 from harness.__main__ import main
@@ -87,3 +89,49 @@ def test_a_missing_folder_is_a_one_line_error_with_exit_status_2(tmp_path, capsy
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope: not a results folder" in err
     assert len(err.strip().splitlines()) == 1
+
+
+NUMPY2 = FakeContender("python-numpy@2", "python-numpy", threads=2, startup=0.15, load=0.2)
+RUST2 = FakeContender("rust@2", "rust", threads=2, train=0.018, eval=0.007)
+
+
+def _edit_json(path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def test_folders_of_different_specs_or_machines_are_refused_unless_asked(tmp_path, capsys):
+    a = write_results(tmp_path / "a")
+    b = write_results(tmp_path / "b", FakeRun(random_seed=8))
+    _edit_json(b / "run.json", spec_sha256="f" * 64)
+    assert main(["compare", str(a), str(b)]) == 2
+    err = capsys.readouterr().err
+    assert "ran on different specs" in err and "--allow-different" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["compare", str(a), str(b), "--allow-different"]) == 0
+    _edit_json(b / "run.json", spec_sha256=json.loads((a / "run.json").read_text())["spec_sha256"])
+    _edit_json(b / "env.json", cpu_model="Another CPU")
+    assert main(["compare", str(a), str(b)]) == 2
+    assert "ran on different machines" in capsys.readouterr().err
+
+
+def test_a_reference_is_never_judged_against_another_reference(tmp_path):
+    two = (*DEFAULT_CONTENDERS, NUMPY2, RUST2)
+    a = write_results(tmp_path / "a", FakeRun(contenders=two))
+    b = write_results(tmp_path / "b", FakeRun(contenders=two, random_seed=8))
+    text, status = compare(a, b)
+    assert status == 0
+    assert "reference (raw: drift included)" in _line(text, NUMPY2.name)
+    assert _line(text, RUST2.name).split()[1] == NUMPY2.name
+
+
+def test_a_contender_whose_verdict_is_withheld_in_either_folder_is_unknown_not_changed(tmp_path):
+    a = write_results(tmp_path / "a")
+    noise = {"other_share": 1.5, "busiest": []}  # the machine was busy while B measured
+    b = write_results(
+        tmp_path / "b", FakeRun(contenders=_slower_rust(1.3), outcome={"noise": noise})
+    )
+    text, status = compare(a, b)
+    assert status == 0  # not a regression: B cannot carry a verdict
+    assert "unknown (unreliable in" in _line(text, "rust")
