@@ -74,6 +74,8 @@ def _run_options(args: argparse.Namespace):
     from harness.contenders import parse_threads
 
     names = [c.strip() for c in (args.contenders or "").split(",") if c.strip()] or None
+    if args.contenders is not None and names is None:
+        raise HarnessError(f"--contenders: expected contender names, got {args.contenders!r}")
     return prepare.RunOptions(
         dataset=args.dataset,
         data_dir=Path(args.data_dir) if args.data_dir is not None else None,
@@ -88,7 +90,7 @@ def _run_options(args: argparse.Namespace):
         out=Path(args.out),
         quiet=args.quiet,
         skip_parity=args.skip_parity,
-        cpus=noise.parse_cpus(args.cpus) if args.cpus else None,
+        cpus=noise.parse_cpus(args.cpus) if args.cpus is not None else None,
         precision=args.precision,
         max_time=args.max_time,
         timeout=args.timeout,
@@ -99,13 +101,14 @@ _MAIN_PID = os.getpid()
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
-    """SIGTERM stops the harness like Ctrl-C: in-flight processes stopped, results kept.
+    """SIGTERM (or SIGHUP: the terminal closed) stops the harness like Ctrl-C: in-flight
+    processes stopped, results kept, outcome.json marked interrupted.
 
     A forked worker (the plot stage's pool, which its parent ends with SIGTERM) just dies.
     """
     if os.getpid() != _MAIN_PID:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
         return
     raise KeyboardInterrupt
 
@@ -134,6 +137,7 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
         run_dir = Path(args.dir)
         if not run_dir.is_dir():
             raise HarnessError(f"{run_dir}: not a results folder (no such directory)")
+        run_dir = run_dir.resolve()  # results/latest is a link; links inside are refused
     print(rebuild(run_dir, log, first_stage=1, recompute=args.recompute))
     return 0
 
@@ -344,12 +348,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness` and the `harness` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
-    missing = missing_dependencies()
-    if missing:
-        print(f"error: {missing}", file=sys.stderr)
-        return 2
     in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
+    previous = {s: signal.signal(s, _on_sigterm) for s in stops} if in_main_thread else {}
     try:
         return COMMANDS[args.command](args, argv)
     except HarnessError as exc:
@@ -358,9 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: `harness {args.command}` stopped", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `harness compare A B | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # a full disk, a read-only folder: the file and the reason, no trace
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     finally:
-        if in_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

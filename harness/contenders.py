@@ -42,7 +42,8 @@ MLP_BINARY = RUST_DIR / "target" / "release" / "mlp"
 BUILTIN_FILE = ROOT / "contenders.json"
 CONTENDERS_ENV = "HARNESS_CONTENDERS_FILE"
 REFERENCE = "python-numpy"  # the contender every ratio and parity check is taken against
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a file name on every system
+MAX_THREADS = 1024  # CONTRACT.md: --threads is checked against the same fixed bound
 ALGORITHMS = ("batched", "per-sample")
 APPROACHES = ("from-scratch", "framework")
 
@@ -167,7 +168,10 @@ def load_file(path: Path) -> dict[str, Contender]:
         except KeyError as exc:
             raise HarnessError(f"{where}: missing key {exc}") from exc
         if not isinstance(name, str) or not _NAME.match(name):
-            raise HarnessError(f"{where}.name: expected letters, digits, '.', '_', '-'")
+            raise HarnessError(
+                f"{where}.name: expected 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
         if algo not in ALGORITHMS:
             raise HarnessError(f"{where}.algorithm: expected batched or per-sample, got {algo}")
         parallel = threads == "all"
@@ -246,10 +250,14 @@ def parse_threads(text: str) -> list[int]:
     """`--threads 4` or `--threads 1,2,4` -> [4] / [1, 2, 4]."""
     try:
         counts = [int(t) for t in text.split(",") if t.strip()]
+        if not all(t.strip().isascii() for t in text.split(",")):
+            counts = []
     except ValueError:
         counts = []
-    if not counts or any(n < 1 for n in counts):
-        raise HarnessError(f"--threads: expected positive integers like 2 or 1,2,4, got {text!r}")
+    if not counts or any(not 1 <= n <= MAX_THREADS for n in counts):
+        raise HarnessError(
+            f"--threads: expected integers in [1, {MAX_THREADS}] like 2 or 1,2,4, got {text!r}"
+        )
     return list(dict.fromkeys(counts))
 
 

@@ -194,7 +194,13 @@ def fetch(
 
 def download(source: Source, dest: Path, mirrors: list[str], log: Callable[[str], None]) -> None:
     """Fetch every file of source into dest, trying the mirrors in turn for each file."""
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HarnessError(
+            f"{dest}: cannot create the download cache: {exc.strerror}; set XDG_CACHE_HOME to "
+            "a writable folder, or pass --data-dir with files you already have"
+        ) from exc
     for remote in source.files:
         final = dest / remote.name
         if final.is_file():

@@ -118,9 +118,12 @@ def parity(parity_json: dict[str, Any] | None, manifest: Manifest, outcome: Outc
     """parity.json's status, steps, tolerance and per-tensor rows (a, b, tensor, diffs, ok)."""
     data = parity_json or {}
     rows = []
-    for pair in data.get("pairs") or []:
+    pairs = data.get("pairs") if isinstance(data.get("pairs"), list) else []
+    for pair in (p for p in pairs if isinstance(p, dict)):  # a damaged file: what can be read
         tensors = pair.get("tensors")
         for t in tensors if isinstance(tensors, list) else [pair]:
+            if not isinstance(t, dict):
+                continue
             rows.append(
                 {
                     "a": pair.get("a"),

@@ -13,7 +13,13 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hyperfine import Export, parse_export
-from harness.records import ContenderEntry, Manifest, read_optional_json, write_manifest
+from harness.records import (
+    ContenderEntry,
+    Manifest,
+    no_links,
+    read_optional_json,
+    write_manifest,
+)
 
 
 def import_exports(files: list[Path], out_dir: Path) -> None:
@@ -27,7 +33,9 @@ def import_exports(files: list[Path], out_dir: Path) -> None:
     for f, export in zip(files, exports, strict=True):
         if not export.results:
             raise HarnessError(f"{f}: a hyperfine export without results (nothing was timed)")
-    copies = out_dir / "hyperfine-json"
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HarnessError(f"{out_dir}: exists and is not a folder; choose another --out")
+    copies = no_links(out_dir / "hyperfine-json")
     copies.mkdir(parents=True, exist_ok=True)
     for stale in copies.glob("*.json"):
         stale.unlink()

@@ -14,6 +14,7 @@ gets its row's note, and the other rows are scored.
 
 from __future__ import annotations
 
+import math
 import shlex
 from dataclasses import replace
 from pathlib import Path
@@ -293,6 +294,8 @@ def _measurement(run_dir: Path, e: dict[str, Any], warnings: list[str]) -> Measu
     """hyperfine's measurement of a journal entry; the harness's own clock for one it killed."""
     if e.get("timed_out"):
         return Measurement(float(e.get("wall_seconds") or 0.0), None, None, None, None)
+    if e.get("error"):  # hyperfine could not run it: a failed run without a time
+        return Measurement(math.nan, None, None, None, None)
     export = run_dir / str(e.get("export"))
     if not export.is_file():
         return None  # a stop while this process ran: nothing was measured

@@ -51,7 +51,8 @@ from harness.records import (
 )
 from harness.stream import end_status, read_stream
 
-STDERR_TAIL_LINES = 20  # lines of a failing command's stderr kept in outcome.json
+STDERR_TAIL_LINES = 20  # lines of a failing command's stderr kept in outcome.json ...
+STDERR_TAIL_CHARS = 4000  # ... and at most this many characters of them
 NONCE_ENV = "MLP_BENCH_NONCE"  # CONTRACT.md: the start event echoes its value as "nonce"
 TIMEOUT_FACTOR = 10.0  # a process may run 10x the reference's slowest run so far ...
 TIMEOUT_FLOOR = 60.0  # ... but at least this many seconds
@@ -207,12 +208,15 @@ def run_job(hyperfine: str, job: Job, run_dir: Path, manifest: Manifest, timeout
     if done.timed_out:
         export.unlink(missing_ok=True)
         return entry
-    if not export.is_file():
+    try:
+        measured = parse_export(export).results[0].measurements
+    except (HarnessError, IndexError):
+        # hyperfine could not run it at all (a program that does not start): one failed run,
+        # not a lost measurement session; the failure rerun records why.
+        export.unlink(missing_ok=True)
         said = " ".join(done.stderr.split())[-300:]
-        raise HarnessError(
-            f"{hyperfine}: exited with status {done.code} without writing {export}: {said}"
-        )
-    measured = parse_export(export).results[0].measurements
+        entry["error"] = f"hyperfine exited {done.code} without a measurement: {said}"
+        return entry
     if measured:
         entry["exit_code"], entry["wall_seconds"] = measured[0].exit_code, measured[0].wall_seconds
     return entry
@@ -263,6 +267,7 @@ def measure(
     journal = read_journal(run_dir)
     reason, rounds, reached = "", 0, None
     procs.become_subreaper()  # detached descendants re-parent here: counted, not missed
+    dropped: set[str] = set()  # --precision: contenders that failed every seed of a round
     try:
         for w in range(1, manifest.warmup + 1):
             for job in schedule(manifest, w, warmup=True):
@@ -273,6 +278,8 @@ def measure(
             rounds += 1
             entries = []
             for job in schedule(manifest, rounds, warmup=False):
+                if job.contender.name in dropped:
+                    continue
                 limit = timeout_for(manifest, journal + entries)
                 entries.append(_watched(watch, hyperfine, job, run_dir, manifest, limit))
                 _append(run_dir, entries[-1])  # journaled at once: a stop keeps it
@@ -281,7 +288,11 @@ def measure(
             log(_round_line(rounds, entries))
             write_outcome(run_dir, replace(outcome, rounds_done=rounds))
             if stop_rule is not None:
+                dropped |= failed_every_seed(entries, log, rounds)
                 reason, reached = stop_rule(journal, rounds)
+                others = [c.name for c in manifest.contenders if c.name != manifest.reference]
+                if others and set(others) <= dropped and not reason:
+                    reason = "failed"  # nothing left whose ratio could narrow
             elif rounds >= manifest.runs:
                 reason = "rounds"
     except Interrupted:
@@ -303,6 +314,20 @@ def measure(
         ),
     )
     return all(o.status == "ok" for o in outcomes.values())
+
+
+def failed_every_seed(
+    entries: list[dict[str, Any]], log: Callable[[str], None], number: int
+) -> set[str]:
+    """Contenders all of whose processes in this round failed: with --precision, more rounds
+    would only spend the budget on them (their failures are kept and reported)."""
+    names = {e["contender"] for e in entries}
+    failed = {
+        n for n in names if all(e.get("exit_code") != 0 for e in entries if e["contender"] == n)
+    }
+    for name in sorted(failed):
+        log(f"  {name}: failed every seed of round {number}; not run in later rounds")
+    return failed
 
 
 def _watched(
@@ -366,8 +391,10 @@ def rerun_failure(
     path = run_dir / "stderr" / contender.name / f"seed-{seed}.txt"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(stderr, encoding="utf-8")
-    tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])
-    why = f"timed out after {timeout:.0f} s (killed)" if done.timed_out else reason(code, status)
+    tail = "\n".join(stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:])[-STDERR_TAIL_CHARS:]
+    why = reason(code, status) if done.code is not None else done.error
+    if done.timed_out:
+        why = f"timed out after {timeout:.0f} s (killed)"
     return Failure(seed, codes, code, why, tail, str(path.relative_to(run_dir)))
 
 

@@ -26,7 +26,7 @@ from harness.errors import HarnessError
 PROC = Path("/proc")
 CPUFREQ = Path("/sys/devices/system/cpu")
 LISTS = ("load", "governors")  # tuples of a Snapshot that JSON stores as lists or null
-CPU_ITEM = re.compile(r"(\d+)(?:-(\d+))?")  # one item of --cpus: 3 or 0-3
+CPU_ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")  # one item of --cpus: 3 or 0-3
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator, PercentFormatter
 
-from harness.records import read_analysis, write_json
+from harness.records import no_links, read_analysis, write_json
 from harness.tables import EpochRecord, read_table
 from harness.wording import FIGURES, PART_WORDS
 
@@ -243,8 +243,8 @@ def _save(fig: Figure, title: str, out: Path, name: str, cfg: PlotConfig) -> Non
     """Write one figure as PNG and SVG (SVG without a date, so reruns give the same file)."""
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(out / f"{name}.png", dpi=cfg.dpi)
-    fig.savefig(out / f"{name}.svg", metadata={"Date": None})
+    fig.savefig(no_links(out / f"{name}.png"), dpi=cfg.dpi)
+    fig.savefig(no_links(out / f"{name}.svg"), metadata={"Date": None})
     plt.close(fig)
 
 
@@ -287,7 +287,7 @@ def plot(run_dir: Path, cfg: PlotConfig | None = None) -> None:
     cfg = cfg or PlotConfig()
     run_dir = Path(run_dir)
     names = list(_figures(run_dir, cfg))
-    out = run_dir / "plots"
+    out = no_links(run_dir / "plots" / "figures.json").parent  # plots/ itself not a link
     out.mkdir(exist_ok=True)
     for stale in out.iterdir():
         if stale.is_file():

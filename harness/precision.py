@@ -42,16 +42,19 @@ def worst_precision(journal: list[dict[str, Any]], pairs: list[tuple[str, str]])
         for e in journal
         if not e.get("warmup") and e.get("exit_code") == 0 and e.get("wall_seconds")
     }
-    worst = 0.0
+    worst, judged = 0.0, 0
+    succeeded = {c for (c, _seed, _round) in times}
     for ref, other in pairs:
+        if ref not in succeeded or other not in succeeded:
+            continue  # a pair that never succeeded cannot narrow (measure stops running it)
         keys = sorted(_keys(times, ref) & _keys(times, other))
         a = np.array([times[(ref, *k)] for k in keys])
         b = np.array([times[(other, *k)] for k in keys])
         reached = stats.precision(stats.ratio_test(a, b, paired=True, cfg=stats.StatsConfig()))
         if reached is None:
             return None
-        worst = max(worst, reached)
-    return worst
+        worst, judged = max(worst, reached), judged + 1
+    return worst if judged else None
 
 
 def _keys(times: dict[tuple, float], name: str) -> set[tuple]:

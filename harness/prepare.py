@@ -87,6 +87,13 @@ def plan(options: RunOptions) -> Plan:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise HarnessError(f"{flag}: expected a finite number of seconds > 0, got {value}")
     check_cpus(options.cpus, contenders)
+    try:
+        str(options.out).encode("utf-8")
+    except UnicodeEncodeError:
+        raise HarnessError(
+            f"--out: {str(options.out)!r} is not valid UTF-8; results folders are named in "
+            "UTF-8 (the report and JSON files record the path)"
+        ) from None
     data_dir = datasets.resolve(options.dataset, options.data_dir)
     hyperfine = find_hyperfine()
     version = hyperfine_version(hyperfine)

@@ -36,8 +36,25 @@ def now_iso() -> str:
 # ---------------------------------------------------------------- plain JSON files
 
 
+def no_links(path: Path) -> Path:
+    """path, when neither it nor its folder is a symbolic link; else HarnessError.
+
+    Every file the harness writes lies in the results folder or one folder below it
+    (tables/, plots/, hyperfine-json/), so refusing a link at those two levels keeps every
+    write, replace and delete inside the folder (`report DIR` resolves DIR itself first).
+    """
+    for p in (path, path.parent):
+        if p.is_symlink():
+            raise HarnessError(
+                f"{p}: a symbolic link inside the results folder; the harness does not write "
+                "through links (replace it with a real file or folder)"
+            )
+    return path
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write data (plus schema_version) as indented JSON, via a temporary file and rename."""
+    no_links(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"schema_version": SCHEMA_VERSION, **data}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -299,7 +316,7 @@ def write_analysis(run_dir: Path, analysis: dict[str, Any]) -> None:
     """Write analysis.json: strict JSON (no NaN), numbers and names only."""
     payload = {"schema_version": SCHEMA_VERSION, **analysis}
     text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    (run_dir / "analysis.json").write_text(text, encoding="utf-8")
+    no_links(run_dir / "analysis.json").write_text(text, encoding="utf-8")
 
 
 def read_analysis(run_dir: Path) -> dict[str, Any]:

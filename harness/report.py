@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 
 from harness import __version__, formats, wording, wording_env, wording_grid
-from harness.records import read_analysis, read_manifest, read_optional_json
+from harness.records import no_links, read_analysis, read_manifest, read_optional_json
 
 RAW_PATTERNS = (
     "run.json",
@@ -309,8 +309,10 @@ def render(run_dir: Path) -> Path:
     """Write report.html and summary.md from analysis.json, plots/ and the raw files."""
     run_dir = Path(run_dir)
     ctx = context(run_dir)
-    (run_dir / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
+    no_links(run_dir / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
     ctx["raw_files"] = raw_files(run_dir)
     out = run_dir / "report.html"
-    out.write_text(environment().get_template("report.html.j2").render(ctx), encoding="utf-8")
+    no_links(out).write_text(
+        environment().get_template("report.html.j2").render(ctx), encoding="utf-8"
+    )
     return out

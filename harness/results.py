@@ -33,9 +33,15 @@ def new_results_dir(root: Path, now: datetime | None = None, host: str | None = 
     raise HarnessError(f"{root}: too many results folders named {base}-N")
 
 
-def update_latest(run_dir: Path) -> None:
-    """Point <root>/latest at run_dir with a relative symlink, replaced atomically."""
+def update_latest(run_dir: Path) -> str | None:
+    """Point <root>/latest at run_dir with a relative symlink, replaced atomically.
+
+    A `latest` that is not a link is the user's: left alone, and the returned note says so.
+    """
     root = run_dir.parent
+    link = root / LATEST
+    if link.exists() and not link.is_symlink():
+        return f"{link} is not the harness's link (a real file or folder): left as it is"
     tmp = root / f".{LATEST}.{os.getpid()}"
     try:
         tmp.unlink(missing_ok=True)
@@ -44,3 +50,4 @@ def update_latest(run_dir: Path) -> None:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise HarnessError(f"{root / LATEST}: cannot update the link: {exc.strerror}") from exc
+    return None

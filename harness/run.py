@@ -26,9 +26,9 @@ def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int
     """prepare -> verify -> measure -> ingest -> analyze -> plot -> report; the exit status."""
     plan = prepare.plan(options)  # every option checked before anything is created
     run_dir = results.new_results_dir(options.out)
-    log(f"results folder: {run_dir}")
     try:
         with _interrupts_raise():
+            log(f"results folder: {run_dir}")  # inside: a Ctrl-C here still removes it
             manifest = prepare.prepare(plan, run_dir, argv, log)
             log(f"[1/7] prepare: spec.json, init/ ({plural(len(options.seeds), 'seed')}), env.json")
             parity_ok = _run_parity(plan, run_dir, log)
@@ -45,7 +45,9 @@ def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int
             file=sys.stderr,
         )
         return 130
-    results.update_latest(run_dir)  # only a run with a report becomes `latest`
+    kept = results.update_latest(run_dir)  # only a run with a report becomes `latest`
+    if kept:
+        print(f"note: {kept}", file=sys.stderr)
     log(f"report: {report} (summary: {report.parent / 'summary.md'})")
     if not measured_ok:
         print(f"error: some contenders failed; see {report}", file=sys.stderr)

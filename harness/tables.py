@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.records import no_links
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def columns(row_type: type) -> list[str]:
 
 def write_rows(path: Path, row_type: type, rows: list[Any]) -> None:
     """Write rows of row_type as CSV (header always), via a temporary file and rename."""
+    no_links(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("w", encoding="utf-8", newline="") as stream:

@@ -309,6 +309,8 @@ def precision(analysis: dict[str, Any]) -> str | None:
     if m.get("stop_reason") == "max_rounds":
         aim = f" (aim {wanted})" if wanted else ""
         return f"Stopped at the round limit after {rounds}; precision reached {got}{aim}."
+    if m.get("stop_reason") == "failed":
+        return f"Stopped after {rounds}: every contender but the reference failed every seed."
     if m.get("stop_reason") == "rounds":
         return f"{rounds} as requested; precision reached {got}."
     if reached is not None:
