@@ -114,11 +114,13 @@ def schedule(manifest: Manifest, round_number: int, warmup: bool) -> list[Job]:
 
 
 def job_argv(job: Job, run_dir: Path) -> list[str]:
-    """The contender's argv for this process: the seed filled in, its own metrics and model."""
+    """The contender's argv for this process: the seed's initial model, its own metrics and
+    model. The values are set by flag, not by replacing `{seed}` in the text, so a folder
+    path that holds `{seed}` reaches the contender as it is."""
     argv = job.contender.argv
     argv = shlex.split(argv) if isinstance(argv, str) else list(argv)
-    argv = [a.replace("{seed}", str(job.seed)) for a in argv]
-    return _redirect(argv, run_dir / job.metrics, run_dir / job.model)
+    init = run_dir / "init" / f"seed-{job.seed}.safetensors"
+    return _redirect(argv, run_dir / job.metrics, run_dir / job.model, init)
 
 
 def job_cpus(manifest: Manifest, job: Job) -> list[int] | None:
@@ -384,7 +386,7 @@ def rerun_failure(
     with tempfile.TemporaryDirectory(prefix="harness-rerun-") as scratch:
         metrics = Path(scratch) / "metrics.jsonl"
         model = Path(scratch) / "model.safetensors"
-        argv = [a.replace("{seed}", seed) for a in _redirect(argv, metrics, model)]
+        argv = _redirect(argv, metrics, model, run_dir / "init" / f"seed-{seed}.safetensors")
         done = procs.run(argv, timeout=timeout)
         code, stderr = (127, done.error) if done.code is None else (done.code, done.stderr)
         status = end_status(metrics)
@@ -398,10 +400,11 @@ def rerun_failure(
     return Failure(seed, codes, code, why, tail, str(path.relative_to(run_dir)))
 
 
-def _redirect(argv: list[str], metrics: Path, model: Path) -> list[str]:
-    """argv with the values of --metrics-out and --save-model replaced."""
+def _redirect(argv: list[str], metrics: Path, model: Path, init: Path | None = None) -> list[str]:
+    """argv with the values of --metrics-out, --save-model (and --init) replaced."""
     out = list(argv)
-    for flag, value in (("--metrics-out", metrics), ("--save-model", model)):
+    flags = [("--metrics-out", metrics), ("--save-model", model)]
+    for flag, value in [*flags, *([("--init", init)] if init else [])]:
         if flag in out:
             out[out.index(flag) + 1] = str(value)
     return out

@@ -22,7 +22,7 @@ def _prepared(tmp_path: Path, data: Path, names: list[str], runs: int = 1) -> Pa
 
 def _manifest(shuffle_seed: int) -> Manifest:
     entries = [
-        ContenderEntry("a", ["prog", "--x", "/dir with space/seed-{seed}.jsonl"]),
+        ContenderEntry("a", ["prog", "--init", "/d {seed}/seed-{seed}.st", "--save-model", "m"]),
         ContenderEntry("b", ["other"]),
     ]
     return Manifest(entries, "a", "test", seeds=[1, 2], runs=3, shuffle_seed=shuffle_seed)
@@ -36,7 +36,9 @@ def test_hyperfine_times_one_process_with_the_seed_and_its_own_files_filled_in()
     assert "-L" not in argv  # the command is literal: no hyperfine parameter to substitute
     assert argv[argv.index("-n") + 1] == "a"
     assert argv[argv.index("--export-json") + 1] == "/out/hyperfine/round-003-a-seed-2.json"
-    assert argv[-1] == "prog --x '/dir with space/seed-2.jsonl'"
+    assert argv[-1] == "prog --init /out/init/seed-2.safetensors --save-model " + (
+        "/out/models/a/seed-2/round-003.safetensors"
+    )  # the seed's own init and model, set by flag: braces elsewhere stay as they are
     assert job.metrics == "metrics/a/seed-2/round-003.jsonl"
     assert job.model == "models/a/seed-2/round-003.safetensors"
 

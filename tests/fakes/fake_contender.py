@@ -6,7 +6,8 @@
 Modes: ok (the init model, its honest test count, reached_target, exit 0), liar (claims
 every test digit right), miss (max_epochs, exit 1), bad-input (one error line, exit 2),
 diverge (exit 3), crash (an uncaught exception after the start event), signal (killed by
-SIGKILL), perturb (the real NumPy reference, then one weight nudged by 1e-2).
+SIGKILL), perturb (the real NumPy reference, then one weight nudged by 1e-2), hang (never
+ends after its start event), background (ok, but leaves a child holding stderr open for 60 s).
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ def main() -> int:
         raise RuntimeError("the fake contender crashed on purpose")
     if args.mode == "signal":
         os.kill(os.getpid(), signal.SIGKILL)
+    if args.mode == "hang":
+        time.sleep(3600)
+    if args.mode == "background":  # inherits stderr: a pipe reader would wait 60 s for EOF
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     time.sleep(args.sleep)
 
     from python_impl.data import load_dataset
