@@ -348,6 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m harness` and the `harness` console script."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    missing = missing_dependencies()
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return 2
     in_main_thread = threading.current_thread() is threading.main_thread()
     stops = (signal.SIGTERM, signal.SIGHUP) if hasattr(signal, "SIGHUP") else (signal.SIGTERM,)
     previous = {s: signal.signal(s, _on_sigterm) for s in stops} if in_main_thread else {}

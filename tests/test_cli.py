@@ -30,7 +30,7 @@ def test_every_subcommand_has_help(command: str, capsys: pytest.CaptureFixture[s
     [
         (["--seeds", "one"], "error: --seeds: expected integers >= 0 separated by commas"),
         (["--runs", "0"], "error: --runs: expected integers >= 1"),
-        (["--threads", "0"], "error: --threads: expected positive integers"),
+        (["--threads", "0"], "error: --threads: expected integers in [1, 1024]"),
         (["--contenders", "cobol"], "error: --contenders: unknown contender 'cobol'"),
         (["--data-dir", "/nonexistent"], "error: /nonexistent: not a directory"),
         (["--data-dir", ""], "error: .: missing train-images-idx3-ubyte"),
