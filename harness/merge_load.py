@@ -132,7 +132,7 @@ class Folder:
     notes: list[str] = field(default_factory=list)
 
 
-def _cpu_short(model: str) -> str:
+def cpu_short(model: str) -> str:
     """`Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz` -> `Intel Xeon Platinum 8375C`."""
     text = re.sub(r"\((R|TM|tm|r)\)|\bCPU\b|\bProcessor\b|@.*$", " ", model)
     return " ".join(text.split()) or model
@@ -168,7 +168,7 @@ def machine(env: dict[str, Any]) -> Machine:
     numpy_version = numpy.get("version") or env.get("numpy_version")
     return Machine(
         host=str(env.get("hostname") or "unknown host"),
-        cpu_model=_cpu_short(str(env.get("cpu_model") or "unknown CPU")),
+        cpu_model=str(env.get("cpu_model") or "unknown CPU"),
         logical_cores=env.get("logical_cores") or env.get("cpu_cores"),
         memory_bytes=env.get("memory_bytes"),
         os=str(env.get("os") or ""),

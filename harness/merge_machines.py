@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness.merge_load import Machine
+from harness.merge_load import Machine, cpu_short
 
 if TYPE_CHECKING:
     from harness.merge import PairResult
 
 
 def _vendor(m: Machine) -> str:
-    return m.cpu_model.split()[0] if m.cpu_model else ""
+    return cpu_short(m.cpu_model).split()[0] if m.cpu_model else ""
 
 
 # The traits compared between the fastest machines and the rest: (name, how to read it).
@@ -36,7 +36,7 @@ TRAITS: tuple[tuple[str, Callable[[Machine], Any]], ...] = (
 
 # Fields that tell machines of one host name apart, in the order a label tries them.
 DISTINGUISH: tuple[tuple[str, Callable[[Machine], str]], ...] = (
-    ("cpu_model", lambda m: m.cpu_model),
+    ("cpu_model", lambda m: cpu_short(m.cpu_model)),
     ("blas_kernel", lambda m: f"{m.blas_kernel} kernel"),
     ("logical_cores", lambda m: f"{m.logical_cores} cores"),
     ("memory_bytes", lambda m: f"{(m.memory_bytes or 0) / 2**30:.0f} GiB"),
