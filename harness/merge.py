@@ -151,15 +151,26 @@ def check_paths(inputs: list[Path], out: Path) -> None:
             )
 
 
-def _contender(label: str, name: str, folders: list[Folder], sgemm: dict[int, float]):
-    """Rule 4: one contender's pooled medians, GFLOP/s and fraction of the sgemm rate."""
-    info = next(f.contenders[name] for f in folders if name in f.contenders)
-    runs = [f.ok_runs[f.ok_runs["contender"] == name] for f in folders]
-    wall = np.concatenate([stats.finite(r["wall_seconds"]) for r in runs])
-    spe = stats.median(np.concatenate([stats.finite(r["seconds_per_epoch"]) for r in runs]))
-    flops = next((f.train_flops for f in folders if f.train_flops), None)
-    gflops = float(flops) / spe / 1e9 if flops and spe else None
-    rate = sgemm.get(info.threads) if info.threads is not None else None
+def _contender(
+    label: str, name: str, folders: list[Folder], sgemm: dict[int, float]
+) -> ContenderResult:
+    """Rule 4: one contender's numbers: its folder's (analysis.json) when the machine has
+    one folder, else the medians of the pooled runs, GFLOP/s and fraction from them."""
+    infos = [f.contenders[name] for f in folders if name in f.contenders]
+    info = infos[0]
+    if len(folders) == 1:
+        median, spe = info.median_seconds, info.seconds_per_epoch
+        gflops, fraction, runs = info.gflops, info.sgemm_fraction, info.successes
+    else:
+        frames = [f.ok_runs() for f in folders]
+        mine = [r[r["contender"] == name] for r in frames]
+        wall = np.concatenate([stats.finite(r["wall_seconds"]) for r in mine])
+        spe = stats.median(np.concatenate([stats.finite(r["seconds_per_epoch"]) for r in mine]))
+        median, runs = stats.median(wall), int(wall.size)
+        flops = next((f.train_flops for f in folders if f.train_flops), None)
+        gflops = float(flops) / spe / 1e9 if flops and spe else None
+        rate = sgemm.get(info.threads) if info.threads is not None else None
+        fraction = gflops / rate if gflops and rate else None
     return ContenderResult(
         machine=label,
         contender=name,
@@ -167,11 +178,11 @@ def _contender(label: str, name: str, folders: list[Folder], sgemm: dict[int, fl
         implementation=info.implementation,
         algorithm=info.algorithm,
         language=info.language,
-        runs=int(wall.size),
-        median_seconds=stats.median(wall),
+        runs=runs,
+        median_seconds=median,
         seconds_per_epoch=spe,
         gflops=gflops,
-        sgemm_fraction=gflops / rate if gflops and rate else None,
+        sgemm_fraction=fraction,
     )
 
 
@@ -181,7 +192,7 @@ def pooled_test(
     """Rule 3: paired log-ratios of every folder (pairs within a folder), one t-interval."""
     logs, independent = [], []
     for f in folders:
-        ok = f.ok_runs
+        ok = f.ok_runs()
         a, b, how = pairing.pair(
             ok[ok["contender"] == reference], ok[ok["contender"] == contender], "wall_seconds"
         )
@@ -200,8 +211,11 @@ def pooled_test(
 def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg) -> PairResult:
     name, ref = pair
     mine = [f for f in folders if pair in f.pairs]
-    test = pooled_test(mine, name, ref, cfg.stats)
-    own = [stats.number(f.analysis_ratios[name].get("ratio")) for f in mine]
+    own = [f.analysis_ratios[name] for f in mine]
+    if len(mine) == 1:  # rule 3: one folder's numbers are its analysis.json's
+        test = stats.RatioTest(**{k: own[0][k] for k in stats.RatioTest.__dataclass_fields__})
+    else:
+        test = pooled_test(mine, name, ref, cfg.stats)
     c, r = by_name[name], by_name[ref]
     return PairResult(
         machine=label,
@@ -218,7 +232,7 @@ def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg
         n=test.n,
         paired=test.paired,
         folders=len(mine),
-        folder_ratios=[x for x in own if x is not None],
+        folder_ratios=[x for x in (stats.number(o.get("ratio")) for o in own) if x is not None],
         gflops=c.gflops,
         reference_gflops=r.gflops,
         sgemm_fraction=c.sgemm_fraction,

@@ -105,13 +105,18 @@ class Workload:
 
 @dataclass(frozen=True)
 class ContenderInfo:
-    """A contender as the folder's analysis.json describes it."""
+    """A contender as the folder's analysis.json describes it, with its numbers there."""
 
     name: str
     threads: int | None
     implementation: str
     algorithm: str
     language: str | None  # Python, Rust ... (declared, else guessed from the implementation)
+    successes: int  # successful valid runs
+    median_seconds: float | None  # of the successful runs (None without one)
+    seconds_per_epoch: float | None  # median
+    gflops: float | None  # training GFLOP/s
+    sgemm_fraction: float | None  # of this folder's sgemm rate at its threads
 
 
 @dataclass
@@ -127,9 +132,24 @@ class Folder:
     contenders: dict[str, ContenderInfo]
     pairs: list[tuple[str, str]]  # (contender, reference) like for like, as analysis.json has
     analysis_ratios: dict[str, dict[str, Any]]  # contender -> its analysis.json comparison
-    ok_runs: pd.DataFrame  # successful valid runs: contender, seed, round, run_index, times
     recomputed: bool = False  # analysis.json was rebuilt in a temporary copy
-    notes: list[str] = field(default_factory=list)
+    runs: pd.DataFrame | None = field(default=None, repr=False)  # see ok_runs()
+
+    def ok_runs(self) -> pd.DataFrame:
+        """The successful valid runs (contender, seed, round, run_index, wall_seconds,
+        seconds_per_epoch) of tables/runs.csv, read when first asked for: only machines with
+        several folders need them (one folder's numbers are its analysis.json's)."""
+        if self.runs is None:
+            self.runs = successful_runs(self.path)
+        return self.runs
+
+
+def successful_runs(source: Path) -> pd.DataFrame:
+    """tables/runs.csv's successful valid runs, the columns pooling needs (harness.pairing)."""
+    runs = pairing.load_runs(source)
+    ok = runs[(runs["status"] != "invalid") & runs["ok"]]
+    columns = ["contender", "seed", "round", "run_index", "wall_seconds", "seconds_per_epoch"]
+    return ok[columns].reset_index(drop=True)
 
 
 def cpu_short(model: str) -> str:
@@ -271,10 +291,12 @@ def _read(
             implementation=impl,
             algorithm=str(c.get("algorithm") or ""),
             language=language_of(impl or c["name"], c.get("language")),
+            successes=int(c["successes"]),
+            median_seconds=c["wall"]["median"] if c["successes"] else None,
+            seconds_per_epoch=c["seconds_per_epoch"]["median"],
+            gflops=c.get("train_gflops"),
+            sgemm_fraction=c.get("sgemm_fraction"),
         )
-    runs = pairing.load_runs(source)
-    ok = runs[(runs["status"] != "invalid") & runs["ok"]]
-    columns = ["contender", "seed", "round", "run_index", "wall_seconds", "seconds_per_epoch"]
     floor = manifest.floor or {}
     sgemm = {int(k): float(v) for k, v in (floor.get("sgemm_gflops") or {}).items() if v}
     return Folder(
@@ -287,8 +309,8 @@ def _read(
         contenders=contenders,
         pairs=[(c["contender"], c["reference"]) for c in analysis["comparisons"]],
         analysis_ratios={c["contender"]: c for c in analysis["comparisons"]},
-        ok_runs=ok[columns].reset_index(drop=True),
         recomputed=recomputed,
+        runs=successful_runs(source) if recomputed else None,  # the copy goes away
     )
 
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
@@ -33,7 +35,8 @@ class MergePlotConfig:
     """Figure settings."""
 
     width: float = 8.0  # inches
-    row_height: float = 0.28  # inches per row of the forest and fraction plots
+    row_height: float = 0.3  # inches per machine in the forest and fraction plots
+    char_width: float = 0.075  # inches per character of a machine's label (font size 9)
     max_height: float = 60.0  # inches: a 200-machine forest plot stays readable, and finite
     dpi: int = 100
 
@@ -58,55 +61,65 @@ FIGURES: dict[str, tuple[str, str]] = {
 }
 
 
-def _height(rows: int, cfg: MergePlotConfig) -> float:
-    return min(cfg.max_height, max(2.5, cfg.row_height * rows + 1.5))
+def _rows_figure(labels: list[str], cfg: MergePlotConfig) -> tuple[Figure, Any]:
+    """A figure with one row per label; margins set from the label lengths (not measured by
+    tight_layout, whose text measuring is most of the time with hundreds of rows)."""
+    height = min(cfg.max_height, max(2.8, cfg.row_height * len(labels) + 1.6))
+    fig, ax = plt.subplots(figsize=(cfg.width, height))
+    left = min(0.55, (0.3 + cfg.char_width * max(map(len, labels))) / cfg.width)
+    fig.subplots_adjust(left=left, right=0.97, top=1 - 0.55 / height, bottom=0.75 / height)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_ylim(len(labels) - 0.5, -0.5)
+    ax.grid(alpha=0.3, axis="x")
+    return fig, ax
+
+
+def _offsets(count: int) -> list[float]:
+    """Vertical offsets of count series within one row."""
+    return [0.0] if count == 1 else list(np.linspace(-0.25, 0.25, count))
 
 
 def forest(group: Group, cfg: MergePlotConfig) -> Figure | None:
-    """One row per (pair, machine) with a ratio; a colour per pair."""
+    """One row per machine; each pair a colour (one drawing call each), ratio and 95 % CI."""
     rows = [p for p in group.pairs if p.ratio is not None]
     if not rows:
         return None
+    machines = list(dict.fromkeys(p.machine for p in rows))
     kinds = list(dict.fromkeys((p.contender, p.reference) for p in rows))
-    fig, ax = plt.subplots(figsize=(cfg.width, _height(len(rows), cfg)))
-    for y, p in enumerate(rows):
-        color = COLORS[kinds.index((p.contender, p.reference)) % len(COLORS)]
-        low, high = p.ci_low or p.ratio, p.ci_high or p.ratio
+    fig, ax = _rows_figure(machines, cfg)
+    for k, (kind, offset) in enumerate(zip(kinds, _offsets(len(kinds)), strict=True)):
+        mine = [p for p in rows if (p.contender, p.reference) == kind]
+        ratio = np.array([p.ratio for p in mine])
+        low = np.array([p.ci_low or p.ratio for p in mine])
+        high = np.array([p.ci_high or p.ratio for p in mine])
+        ys = [machines.index(p.machine) + offset for p in mine]
         ax.errorbar(
-            [p.ratio], [y], xerr=[[p.ratio - low], [high - p.ratio]], fmt="o", color=color,
-            capsize=3, label=f"{p.contender} vs {p.reference}" if p is _first(rows, p) else None,
+            ratio, ys, xerr=[ratio - low, high - ratio], fmt="o", color=COLORS[k % len(COLORS)],
+            capsize=3, label=f"{kind[0]} vs {kind[1]}",
         )  # fmt: skip
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}x"))
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda x, _pos: f"{x:g}x"))
-    ax.set_yticks(range(len(rows)), [f"{p.machine} ({p.threads} thr.)" for p in rows])
-    ax.invert_yaxis()
     ax.set_xlabel("speed-up t(reference) / t(contender), 95 % CI")
-    ax.grid(alpha=0.3, axis="x")
     ax.legend(fontsize="small", loc="best")
     return fig
 
 
-def _first(rows: list, p: object) -> object:
-    """The first row of p's pair (the one that carries the legend label)."""
-    return next(r for r in rows if (r.contender, r.reference) == (p.contender, p.reference))
-
-
 def fraction(group: Group, cfg: MergePlotConfig) -> Figure | None:
-    """Horizontal bars: machine x contender, fraction of that machine's sgemm rate."""
+    """One row per machine; each contender a colour: its fraction of the machine's sgemm rate."""
     rows = [c for c in group.contenders if c.sgemm_fraction is not None]
     if not rows:
         return None
+    machines = list(dict.fromkeys(c.machine for c in rows))
     names = list(dict.fromkeys(c.contender for c in rows))
-    fig, ax = plt.subplots(figsize=(cfg.width, _height(len(rows), cfg)))
-    for y, c in enumerate(rows):
-        color = COLORS[names.index(c.contender) % len(COLORS)]
-        first = next(r for r in rows if r.contender == c.contender) is c
-        ax.barh([y], [c.sgemm_fraction], color=color, label=c.contender if first else None)
-    ax.set_yticks(range(len(rows)), [f"{c.machine}: {c.contender}" for c in rows])
-    ax.invert_yaxis()
+    fig, ax = _rows_figure(machines, cfg)
+    for k, (name, offset) in enumerate(zip(names, _offsets(len(names)), strict=True)):
+        mine = [c for c in rows if c.contender == name]
+        ys = [machines.index(c.machine) + offset for c in mine]
+        ax.scatter([c.sgemm_fraction for c in mine], ys, color=COLORS[k % len(COLORS)], label=name)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0, max(1.05, max(c.sgemm_fraction for c in rows) * 1.05))
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("training GFLOP/s / the machine's sgemm GFLOP/s at the same threads")
     ax.legend(fontsize="small", loc="best")
@@ -152,8 +165,9 @@ def draw(group: Group, cfg: MergePlotConfig | None = None) -> dict[str, bytes]:
             fig = make(group, cfg)
             if fig is None:
                 continue
-            fig.suptitle(FIGURES[name][0])
-            fig.tight_layout()
+            fig.suptitle(FIGURES[name][0], y=1 - 0.12 / fig.get_figheight(), va="top")
+            if name == "scaling":
+                fig.tight_layout()
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png", dpi=cfg.dpi)
             plt.close(fig)
