@@ -52,14 +52,20 @@ DISTINGUISH: tuple[tuple[str, Callable[[Machine], str]], ...] = (
 
 
 def labels(machines: list[Machine]) -> dict[Machine, str]:
-    """A short unique name per machine: its host, plus (where hosts repeat) the first field
-    in DISTINGUISH that differs between them, plus #n where even that repeats."""
+    """A short unique name per machine: its host; where hosts repeat, the host plus, in the
+    order of DISTINGUISH, each field that differs among them until the names are unique
+    (`vm (SkylakeX kernel, commit 8e6cf29)`); #n where even every field is the same."""
     out = {}
     for host in dict.fromkeys(m.host for m in machines):
         same = [m for m in machines if m.host == host]
-        show = next((s for f, s in DISTINGUISH if len({getattr(m, f) for m in same}) > 1), None)
+        shown: list[Callable[[Machine], str]] = []
+        for name, show in DISTINGUISH:
+            if len(same) == 1 or len({tuple(f(m) for f in shown) for m in same}) == len(same):
+                break
+            if len({getattr(m, name) for m in same}) > 1:
+                shown.append(show)
         for m in same:
-            out[m] = f"{host} ({show(m)})" if show and len(same) > 1 else host
+            out[m] = f"{host} ({', '.join(f(m) for f in shown)})" if shown else host
     counts, seen = Counter(out.values()), Counter[str]()
     for m in machines:
         if counts[out[m]] > 1:

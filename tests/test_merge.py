@@ -221,8 +221,18 @@ def test_labels_tell_machines_of_one_host_name_apart():
     one = machine(env_of("vm", "AMD EPYC", "Haswell"))
     two = machine(env_of("vm", "AMD EPYC", "SkylakeX"))
     other = machine(env_of("node", "AMD EPYC", "Haswell"))
-    names = labels([one, two, other])
-    assert names == {one: "vm (Haswell kernel)", two: "vm (SkylakeX kernel)", other: "node"}
+    three = machine(
+        env_of("vm", "AMD EPYC", "SkylakeX", git={"commit": "77e400b70f", "dirty": False})
+    )
+    names = labels([one, two, other, three])
+    assert names == {
+        one: "vm (Haswell kernel, commit 263ec14)",
+        two: "vm (SkylakeX kernel, commit 263ec14)",
+        three: "vm (SkylakeX kernel, commit 77e400b)",
+        other: "node",
+    }
+    assert labels([one, two]) == {one: "vm (Haswell kernel)", two: "vm (SkylakeX kernel)"}
+    assert labels([two, two]) == {two: "vm"}  # the same machine twice is one machine
 
 
 def test_the_page_says_which_groups_exist_and_embeds_its_figures(tmp_path, two_machines):
