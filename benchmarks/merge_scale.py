@@ -45,8 +45,8 @@ def make_folders(sources: list[Path], count: int, machines: int, into: Path) -> 
     return out
 
 
-def timed_merge(folders: list[Path], out: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one `harness merge` process."""
+def timed_merge(folders: list[Path], out: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one `harness merge`."""
     argv = [sys.executable, "-m", "harness", "merge", *map(str, folders), "--out", str(out)]
     start = time.perf_counter()
     process = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -54,7 +54,7 @@ def timed_merge(folders: list[Path], out: Path) -> tuple[float, float]:
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"merge of {len(folders)} folders failed (exit {status})")
-    return wall, usage.ru_maxrss / 1024  # Linux: KiB
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
 
 
 def main() -> int:
@@ -73,24 +73,32 @@ def main() -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     times: dict[int, list[float]] = {n: [] for n in sizes}
     peaks: dict[int, list[float]] = {n: [] for n in sizes}
+    cpus: dict[int, list[float]] = {n: [] for n in sizes}
     with tempfile.TemporaryDirectory(prefix="merge-scale-") as tmp:
         pool = make_folders(sources, max(sizes), args.machines, Path(tmp) / "folders")
         order = random.Random(1)
         for r in range(args.rounds):
             for n in order.sample(sizes, len(sizes)):
-                wall, peak = timed_merge(pool[:n], Path(tmp) / f"out-{n}-{r}")
+                wall, cpu, peak = timed_merge(pool[:n], Path(tmp) / f"out-{n}-{r}")
                 times[n].append(wall)
+                cpus[n].append(cpu)
                 peaks[n].append(peak)
-                print(f"round {r + 1}: {n:4d} folders {wall:6.2f} s {peak:7.1f} MiB", flush=True)
+                line = f"{n:4d} folders {wall:6.2f} s wall {cpu:6.2f} s CPU {peak:7.1f} MiB"
+                print(f"round {r + 1}: {line}", flush=True)
     print(f"\nfrom {len(sources)} real folder(s): {', '.join(s.name for s in sources)}")
-    print(f"{'folders':>8} {'median s':>9} {'range s':>13} {'peak MiB':>9} {'ms/folder':>10}")
+    load = os.getloadavg()[0]
+    print(f"load average at the end: {load:.1f} on {os.cpu_count()} cores")
+    head = f"{'folders':>8} {'wall s':>7} {'range':>12} {'CPU s':>6} {'peak MiB':>9}"
+    print(head)
     for n in sizes:
         med = statistics.median(times[n])
         spread = f"{min(times[n]):.2f}-{max(times[n]):.2f}"
-        print(f"{n:8d} {med:9.2f} {spread:>13} {max(peaks[n]):9.1f} {1000 * med / n:10.1f}")
-    medians = [statistics.median(times[n]) for n in sizes]
-    slope, intercept = statistics.linear_regression(sizes, medians)
-    print(f"least squares: {intercept:.2f} s + {1000 * slope:.1f} ms per folder")
+        cpu = statistics.median(cpus[n])
+        print(f"{n:8d} {med:7.2f} {spread:>12} {cpu:6.2f} {max(peaks[n]):9.1f}")
+    for name, data in (("wall", times), ("CPU", cpus)):
+        medians = [statistics.median(data[n]) for n in sizes]
+        slope, intercept = statistics.linear_regression(sizes, medians)
+        print(f"least squares, {name}: {intercept:.2f} s + {1000 * slope:.1f} ms per folder")
     return 0
 
 

@@ -27,7 +27,6 @@ from matplotlib.ticker import FuncFormatter, PercentFormatter
 from harness.merge import Group
 
 COLORS = plt.get_cmap("tab10").colors
-STYLES = ("-", "--", ":", "-.")
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,7 @@ class MergePlotConfig:
     char_width: float = 0.075  # inches per character of a machine's label (font size 9)
     max_height: float = 60.0  # inches: a 200-machine forest plot stays readable, and finite
     dpi: int = 100
+    labelled_machines: int = 8  # thread scaling: machine names written on the lines up to this
 
 
 FIGURES: dict[str, tuple[str, str]] = {
@@ -56,7 +56,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     "scaling": (
         "Thread scaling",
         "Median wall time at the fewest threads measured divided by the median at each thread "
-        "count, per machine (colour) and implementation (line style); dashed grey: ideal.",
+        "count: one line per machine and implementation (colour), ending at the most threads "
+        "that machine ran; dashed grey: ideal.",
     ),
 }
 
@@ -127,23 +128,28 @@ def fraction(group: Group, cfg: MergePlotConfig) -> Figure | None:
 
 
 def scaling(group: Group, cfg: MergePlotConfig) -> Figure | None:
-    """Speed-up over the fewest threads, per machine and implementation, on log2 axes."""
+    """Speed-up over the fewest threads, one line per machine and implementation (colour:
+    implementation), on log2 axes; each line ends at its machine's largest thread count,
+    labelled with the machine when there are few."""
     if not group.scaling:
         return None
-    machines = list(dict.fromkeys(s.machine for s in group.scaling))
     kinds = list(dict.fromkeys(s.implementation for s in group.scaling))
+    few = len({s.machine for s in group.scaling}) <= cfg.labelled_machines
     fig, ax = plt.subplots(figsize=(cfg.width, 4.5))
     top = 1
     for s in group.scaling:
         threads = [t for t, _ in s.points]
-        base = s.points[0][1]
-        speed = [base / seconds for _, seconds in s.points]
+        speed = [s.points[0][1] / seconds for _, seconds in s.points]
         top = max(top, *threads)
-        ax.plot(
-            threads, speed, marker="o", color=COLORS[machines.index(s.machine) % len(COLORS)],
-            linestyle=STYLES[kinds.index(s.implementation) % len(STYLES)],
-            label=f"{s.machine}: {s.implementation} ({s.cores} cores)",
-        )  # fmt: skip
+        color = COLORS[kinds.index(s.implementation) % len(COLORS)]
+        ax.plot(threads, speed, marker="o", color=color, alpha=0.9 if few else 0.4)
+        if few:
+            ax.annotate(
+                f" {s.machine} ({s.cores} cores)", (threads[-1], speed[-1]), fontsize="x-small",
+                color=color, va="center",
+            )  # fmt: skip
+    for k, kind in enumerate(kinds):
+        ax.plot([], [], marker="o", color=COLORS[k % len(COLORS)], label=kind)
     ax.plot([1, top], [1, top], color="grey", linestyle="--", linewidth=1, label="ideal")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log", base=2)
@@ -152,7 +158,7 @@ def scaling(group: Group, cfg: MergePlotConfig) -> Figure | None:
     ax.set_xlabel("threads")
     ax.set_ylabel("speed-up over the fewest threads")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
+    ax.legend(fontsize="small", loc="upper left")
     return fig
 
 
