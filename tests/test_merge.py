@@ -237,7 +237,7 @@ def test_labels_tell_machines_of_one_host_name_apart():
 
 def test_the_page_says_which_groups_exist_and_embeds_its_figures(tmp_path, two_machines):
     a, b = two_machines
-    write_env(b, {**EPYC, "simd": "AVX2"})
+    write_env(b, {**EPYC, "simd": "AVX2", "hostname": "<script>alert(1)</script>"})
     out = tmp_path / "out"
     assert run_merge(a, b, "--out", out) == 0
     page = (out / "report.html").read_text()
@@ -251,3 +251,5 @@ def test_the_page_says_which_groups_exist_and_embeds_its_figures(tmp_path, two_m
     )
     assert "AVX-512 (from the BLAS kernel)" in page and ">AVX2<" in page
     assert ' src="http' not in page and "<script" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script>alert(1)&lt;/script>" in (out / "summary.md").read_text()
