@@ -27,22 +27,28 @@ The rules, in the order they apply (README "On many machines" says the same in p
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from harness import pairing, stats
 from harness.errors import HarnessError
 from harness.merge_load import Folder, Machine, Workload, expand, load
 from harness.merge_machines import Answer, answer, labels
 
+if TYPE_CHECKING:
+    from harness.stats import RatioTest
+
+# harness.stats (scipy) and harness.pairing (pandas) are imported where a machine pools
+# several folders: a merge of one folder per machine needs neither (a second less to start).
+
 
 @dataclass(frozen=True)
 class MergeConfig:
-    """The statistics of a merged report (those of one folder's, harness.stats)."""
+    """The statistics of pooled machines (those of one folder's, harness.stats)."""
 
-    stats: stats.StatsConfig = field(default_factory=stats.StatsConfig)
+    alpha: float = 0.05  # the CIs are (1 - alpha) intervals, as harness.stats.StatsConfig
 
 
 @dataclass(frozen=True)
@@ -162,6 +168,8 @@ def _contender(
         median, spe = info.median_seconds, info.seconds_per_epoch
         gflops, fraction, runs = info.gflops, info.sgemm_fraction, info.successes
     else:
+        from harness import stats
+
         frames = [f.ok_runs() for f in folders]
         mine = [r[r["contender"] == name] for r in frames]
         wall = np.concatenate([stats.finite(r["wall_seconds"]) for r in mine])
@@ -186,10 +194,11 @@ def _contender(
     )
 
 
-def pooled_test(
-    folders: list[Folder], contender: str, reference: str, cfg: stats.StatsConfig
-) -> stats.RatioTest:
+def pooled_test(folders: list[Folder], contender: str, reference: str, alpha: float) -> RatioTest:
     """Rule 3: paired log-ratios of every folder (pairs within a folder), one t-interval."""
+    from harness import pairing, stats
+
+    cfg = stats.StatsConfig(alpha=alpha)
     logs, independent = [], []
     for f in folders:
         ok = f.ok_runs()
@@ -212,10 +221,12 @@ def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg
     name, ref = pair
     mine = [f for f in folders if pair in f.pairs]
     own = [f.analysis_ratios[name] for f in mine]
+    keys = ("ratio", "ci_low", "ci_high", "p_value", "verdict", "n", "paired")
     if len(mine) == 1:  # rule 3: one folder's numbers are its analysis.json's
-        test = stats.RatioTest(**{k: own[0][k] for k in stats.RatioTest.__dataclass_fields__})
+        test: dict[str, Any] = {k: own[0][k] for k in keys}
     else:
-        test = pooled_test(mine, name, ref, cfg.stats)
+        pooled = pooled_test(mine, name, ref, cfg.alpha)
+        test = {k: getattr(pooled, k) for k in keys}
     c, r = by_name[name], by_name[ref]
     return PairResult(
         machine=label,
@@ -224,15 +235,9 @@ def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg
         threads=c.threads,
         language=c.language,
         reference_language=r.language,
-        ratio=test.ratio,
-        ci_low=test.ci_low,
-        ci_high=test.ci_high,
-        p_value=test.p_value,
-        verdict=test.verdict,
-        n=test.n,
-        paired=test.paired,
+        **test,
         folders=len(mine),
-        folder_ratios=[x for x in (stats.number(o.get("ratio")) for o in own) if x is not None],
+        folder_ratios=[float(o["ratio"]) for o in own if o.get("ratio") is not None],
         gflops=c.gflops,
         reference_gflops=r.gflops,
         sgemm_fraction=c.sgemm_fraction,

@@ -22,11 +22,8 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from harness import pairing
 from harness.errors import HarnessError
 from harness.records import (
     SCHEMA_VERSION,
@@ -36,6 +33,9 @@ from harness.records import (
     read_optional_json,
     read_outcome,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # OpenBLAS kernel (threadpoolctl's `architecture`) -> the SIMD level it implies, for env.json
 # files written before env.json recorded the CPU's own SIMD level.
@@ -146,6 +146,8 @@ class Folder:
 
 def successful_runs(source: Path) -> pd.DataFrame:
     """tables/runs.csv's successful valid runs, the columns pooling needs (harness.pairing)."""
+    from harness import pairing  # pandas: only for machines that pool (harness.merge)
+
     runs = pairing.load_runs(source)
     ok = runs[(runs["status"] != "invalid") & runs["ok"]]
     columns = ["contender", "seed", "round", "run_index", "wall_seconds", "seconds_per_epoch"]
