@@ -75,7 +75,7 @@ class Machine:
     host: str
     cpu_model: str
     logical_cores: int | None
-    memory_bytes: int | None
+    memory_gib: float | None  # to 0.1 GiB: the exact byte count moves by a few KiB per boot
     os: str
     arch: str
     simd: str | None  # widest SIMD: AVX-512, AVX2, NEON, SVE ...
@@ -192,7 +192,7 @@ def machine(env: dict[str, Any]) -> Machine:
         host=str(env.get("hostname") or "unknown host"),
         cpu_model=str(env.get("cpu_model") or "unknown CPU"),
         logical_cores=env.get("logical_cores") or env.get("cpu_cores"),
-        memory_bytes=env.get("memory_bytes"),
+        memory_gib=round(env["memory_bytes"] / 2**30, 1) if env.get("memory_bytes") else None,
         os=str(env.get("os") or ""),
         arch=str(env.get("machine") or ""),
         simd=str(simd) if simd else None,

@@ -39,7 +39,7 @@ DISTINGUISH: tuple[tuple[str, Callable[[Machine], str]], ...] = (
     ("cpu_model", lambda m: cpu_short(m.cpu_model)),
     ("blas_kernel", lambda m: f"{m.blas_kernel} kernel"),
     ("logical_cores", lambda m: f"{m.logical_cores} cores"),
-    ("memory_bytes", lambda m: f"{(m.memory_bytes or 0) / 2**30:.0f} GiB"),
+    ("memory_gib", lambda m: f"{m.memory_gib} GiB"),
     ("os", lambda m: m.os),
     ("numpy", lambda m: f"NumPy {m.numpy}"),
     ("blas", lambda m: str(m.blas)),
@@ -53,16 +53,20 @@ DISTINGUISH: tuple[tuple[str, Callable[[Machine], str]], ...] = (
 
 def labels(machines: list[Machine]) -> dict[Machine, str]:
     """A short unique name per machine: its host; where hosts repeat, the host plus, in the
-    order of DISTINGUISH, each field that differs among them until the names are unique
-    (`vm (SkylakeX kernel, commit 8e6cf29)`); #n where even every field is the same."""
+    order of DISTINGUISH, each field that tells more of them apart, until the names are
+    unique (`vm (SkylakeX kernel, commit 8e6cf29)`); #n where every field is the same."""
     out = {}
     for host in dict.fromkeys(m.host for m in machines):
         same = [m for m in machines if m.host == host]
         shown: list[Callable[[Machine], str]] = []
-        for name, show in DISTINGUISH:
-            if len(same) == 1 or len({tuple(f(m) for f in shown) for m in same}) == len(same):
+
+        def distinct(fields: list[Callable[[Machine], str]]) -> int:
+            return len({tuple(f(m) for f in fields) for m in same})  # noqa: B023
+
+        for _name, show in DISTINGUISH:
+            if distinct(shown) == len(same):
                 break
-            if len({getattr(m, name) for m in same}) > 1:
+            if distinct([*shown, show]) > distinct(shown):  # a field that tells more apart
                 shown.append(show)
         for m in same:
             out[m] = f"{host} ({', '.join(f(m) for f in shown)})" if shown else host

@@ -70,10 +70,6 @@ def answer_text(a: Answer) -> str:
     )
 
 
-def _gib(value: Any) -> str:
-    return "n/a" if not value else f"{float(value) / 2**30:.1f}"
-
-
 def machine_row(label: str, m: Machine, sgemm: dict[int, float], folders: int) -> list[str]:
     """The machine table's cells."""
     simd = m.simd or "n/a"
@@ -82,7 +78,7 @@ def machine_row(label: str, m: Machine, sgemm: dict[int, float], folders: int) -
     rates = ", ".join(f"{t}: {formats.num(r, 3)}" for t, r in sgemm.items()) or "n/a"
     commit = (m.commit or "n/a")[:10] + (" (dirty)" if m.dirty else "")
     return [
-        label, m.cpu_model, formats.num(m.logical_cores), simd, _gib(m.memory_bytes),
+        label, m.cpu_model, formats.num(m.logical_cores), simd, formats.num(m.memory_gib),
         f"{m.os} {m.arch}".strip(), m.blas or "n/a", m.blas_kernel or "n/a", m.numpy or "n/a",
         m.rustc or "n/a", m.torch or "none", m.gpu or "none", rates, commit, str(folders),
     ]  # fmt: skip

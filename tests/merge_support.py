@@ -70,7 +70,7 @@ def check_single_folder_machine(merged: dict[str, Any], label: str, folder: Path
     machine = merged["machines"][label]
     assert machine["cpu_model"] == env["cpu_model"]
     assert machine["logical_cores"] == env["logical_cores"]
-    assert machine["memory_bytes"] == env["memory_bytes"]
+    assert machine["memory_gib"] == round(env["memory_bytes"] / 2**30, 1)
     assert machine["blas_kernel"] == env["numpy"]["blas"][0]["architecture"]
     assert machine["numpy"] == env["numpy"]["version"]
     assert machine["commit"] == env["git"]["commit"]
