@@ -6,10 +6,10 @@ DIR: real results folders (default: every folder under results/). N folders are 
 them in a temporary folder, folder i a copy of DIR[i mod len(DIR)] with its env.json's host
 renamed node-<i> (so, by default, N distinct machines: the largest page, one row per folder
 and pair); --machines M names M hosts instead, so folders pool. Copies leave out models/,
-init/, metrics/ and hyperfine/: merge reads run.json, env.json, spec.json, outcome.json,
-analysis.json and tables/ only. Each size runs once per round, the sizes in a shuffled order
+init/, metrics/ and hyperfine/: merge reads run.json, env.json, spec.json, analysis.json
+and tables/ only. Each size runs once per round, the sizes in a shuffled order
 per round (interleaved, so a slow spell of the machine does not land on one size); the wall
-time and the peak RSS of each `merge` process (os.wait4) are printed, with a least-squares
+time, CPU time and peak RSS of each `merge` process (os.wait4) are printed, with a least-squares
 line seconds = a + b * N.
 """
 

@@ -31,7 +31,6 @@ from harness.records import (
     read_json,
     read_manifest,
     read_optional_json,
-    read_outcome,
 )
 
 if TYPE_CHECKING:
@@ -126,7 +125,6 @@ class Folder:
     path: Path
     machine: Machine
     workload: Workload
-    started: str | None
     sgemm: dict[int, float]  # threads -> the sgemm GFLOP/s prepare measured
     train_flops: float | None  # training FLOPs per epoch
     contenders: dict[str, ContenderInfo]
@@ -305,7 +303,6 @@ def _read(
         path=run_dir,
         machine=machine(env),
         workload=workload(spec),
-        started=read_outcome(source).started,
         sgemm=sgemm,
         train_flops=floor.get("train_flops_per_epoch"),
         contenders=contenders,
