@@ -152,6 +152,22 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     return status
 
 
+def cmd_merge(args: argparse.Namespace, argv: list[str]) -> int:
+    """Many results folders (any machines) -> one cross-machine report; 2 when none merged."""
+    from harness import merge, merge_report
+
+    inputs, out = [Path(d) for d in args.dirs], Path(args.out)
+    merge.check_paths(inputs, out)
+    merged = merge.merge(inputs, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if not merged.groups:
+        raise HarnessError(f"merge: none of the {merged.inputs} folders could be merged")
+    page = merge_report.write(merged, out)
+    folders = sum(len(m.folders) for g in merged.groups for m in g.machines)
+    _logger(args.quiet)(f"merged {folders} of {merged.inputs} folders")
+    print(page)
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace, argv: list[str]) -> int:
     """Train every contender K steps from one initial model; compare all pairs."""
     from harness import datasets, prepare, verify
@@ -201,6 +217,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "run": cmd_run,
     "report": cmd_report,
     "compare": cmd_compare,
+    "merge": cmd_merge,
     "verify": cmd_verify,
     "data": cmd_data,
     "env": cmd_env,
@@ -319,6 +336,16 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="compare folders of different specs or machines (refused by default)",
     )
+
+    mrg = sub.add_parser("merge", help="many results folders (machines) -> one report")
+    mrg.add_argument(
+        "dirs",
+        nargs="+",
+        metavar="DIR",
+        help="results folders, or folders holding them (a results root, one host's folder)",
+    )
+    mrg.add_argument("--out", default="merged", help="where the merged report goes (./merged)")
+    mrg.add_argument("--quiet", action="store_true", help="print only the report's path")
 
     ver = sub.add_parser("verify", help="parity: every contender trains K steps, models agree")
     _dataset_flags(ver)

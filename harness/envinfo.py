@@ -37,6 +37,10 @@ def cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    if platform.system() == "Darwin":
+        brand = _run(["sysctl", "-n", "machdep.cpu.brand_string"])
+        if brand:
+            return brand
     return platform.processor() or platform.machine()
 
 
@@ -69,6 +73,35 @@ def cpu_flags() -> list[str]:
     """The vector instruction sets the CPU reports (AVX2, AVX-512, ...: what BLAS kernels use)."""
     have = set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
     return [f for f in (*VECTOR_FLAGS, *VECTOR_FLAGS_ARM) if f in have]
+
+
+# CPU feature flags (/proc/cpuinfo on Linux, sysctl on macOS) -> SIMD level, widest first.
+SIMD_FLAGS = (
+    ("avx512f", "AVX-512"),
+    ("sve", "SVE"),
+    ("avx2", "AVX2"),
+    ("avx", "AVX"),
+    ("asimd", "NEON"),
+    ("neon", "NEON"),
+    ("sse4_2", "SSE4.2"),
+)
+
+
+def simd_level() -> str | None:
+    """The widest SIMD instruction set the CPU offers (AVX-512, AVX2, SVE, NEON ...)."""
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags |= set(line.split(":", 1)[1].lower().split())
+    except OSError:
+        pass
+    if not flags and platform.system() == "Darwin":
+        features = _run(["sysctl", "-n", "machdep.cpu.features", "machdep.cpu.leaf7_features"])
+        flags = set((features or "").lower().replace(".", "_").split())
+        if platform.machine() == "arm64":
+            flags.add("neon")
+    return next((level for flag, level in SIMD_FLAGS if flag in flags), None)
 
 
 def memory_bytes() -> int | None:
@@ -140,6 +173,7 @@ def capture() -> dict[str, Any]:
         "cpu_model": cpu_model(),
         "cpu_mhz": cpu_mhz(),
         "cpu_flags": cpu_flags(),
+        "simd": simd_level(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "memory_bytes": memory_bytes(),
