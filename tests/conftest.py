@@ -19,6 +19,25 @@ HYPERFINES = {
 }
 TINY_SIZES = {"train": 300, "t10k": 200}  # samples kept from mnist-mini: one step per epoch
 
+# The quick loop (`pytest -m "not slow"`) is the pure functions: a test that starts real
+# processes (the fake or real contenders, hyperfine, cargo, a browser) is `slow`, marked here
+# by the fixtures it uses or in its module (pytestmark), so no test has to remember it.
+PROCESS_FIXTURES = {"tiny_data", "fakes", "any_hyperfine", "hyperfine2"}
+PROCESS_MODULES = {
+    "test_contract_agreement",
+    "test_faults_contenders",
+    "test_browser",
+    "test_reference_cli",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that starts real processes as slow (see PROCESS_FIXTURES)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & PROCESS_FIXTURES or item.module.__name__ in PROCESS_MODULES:
+            item.add_marker(pytest.mark.slow)
+
 
 def _slice_idx(raw: bytes, count: int, images: bool) -> bytes:
     """The first `count` items of an IDX file, header rewritten."""

@@ -89,6 +89,7 @@ def _cheap(tmp_path: Path) -> list[tuple[str, str]]:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (VENV_BIN / "activate").is_file(), reason="tests run outside a venv")
 def test_the_cheap_readme_commands_run_in_a_fresh_shell_without_a_traceback(tmp_path):
     cheap = _cheap(tmp_path)
