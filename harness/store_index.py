@@ -8,8 +8,9 @@ The folder stays the source of truth; the store keeps what the history needs:
   runner does not;
 - the spec key: spec.json hashed without `dataset.dir` (a machine-local path), so the same
   workload from two checkouts is one spec and a different one never joins it;
-- the folder's identity: run.json (written once by prepare), env.json and the start time
-  hashed, so the same folder added twice, or under another path (`results/latest`), is one run;
+- the folder's identity: its name (`<time>-<host>[-N]`, `latest` resolved), run.json (written
+  once by prepare), env.json and the start time hashed, so the same folder added twice, from
+  another path (`results/latest`) or copied to another machine, is one run;
   `content` hashes analysis.json and outcome.json too, so a re-analysed folder is updated.
 """
 
@@ -197,7 +198,10 @@ def read_folder(folder: Path, harness_version: str | None = None) -> StoredRun:
     outcome = read_outcome(folder)
     run = _run_row(folder, env, analysis)
     run["identity"] = _sha(
-        _bytes(folder / "run.json"), _bytes(folder / "env.json"), str(outcome.started).encode()
+        folder.resolve().name.encode(),
+        _bytes(folder / "run.json"),
+        _bytes(folder / "env.json"),
+        str(outcome.started).encode(),
     )
     run["content"] = _sha(
         run["identity"].encode(), _bytes(folder / "analysis.json"), _bytes(folder / "outcome.json")
