@@ -150,17 +150,17 @@ def text(series: list[Series], where: str, metric: str, cfg: HistoryConfig) -> s
 
 def figure(series: Series) -> str:
     """The series as a PNG data URI: ratio and CI per run, confirmed levels, change points."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     runs = series.runs
     x = list(range(1, len(runs) + 1))
     y = [r["ratio"] for r in runs]
     low = [r["ratio"] - (r["ci_low"] if r["ci_low"] is not None else r["ratio"]) for r in runs]
     high = [(r["ci_high"] if r["ci_high"] is not None else r["ratio"]) - r["ratio"] for r in runs]
-    fig, ax = plt.subplots(figsize=(9, 3.2), dpi=96)
+    fig = Figure(figsize=(9, 3.2), dpi=96)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     ax.errorbar(x, y, yerr=[low, high], fmt="o", ms=3, lw=0.8, color="#1f5fa8", ecolor="#9bb8dc")
     busy = [(i, r["ratio"]) for i, r in zip(x, runs, strict=True) if r["busy"]]
     if busy:
@@ -182,7 +182,6 @@ def figure(series: Series) -> str:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -103,6 +103,11 @@ class Store:
                     raise
         raise AssertionError("unreachable")
 
+    def add_many(self, stored: list[StoredRun]) -> list[str]:
+        """Index many runs in one transaction (bulk loads: the scale benchmark)."""
+        with self.begin() as conn:
+            return [self._add(conn, one) for one in stored]
+
     def _add(self, conn: Connection, stored: StoredRun) -> str:
         machine = stored.machine
         row = conn.execute(

@@ -182,7 +182,7 @@ def _writer(url: str, batch: list, barrier) -> None:
 
 
 def _run_writers(url: str, batches: list[list]) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")  # the writers start at once, imports done
     barrier = ctx.Barrier(len(batches))
     procs = [ctx.Process(target=_writer, args=(url, b, barrier)) for b in batches]
     for p in procs:
