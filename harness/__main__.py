@@ -187,8 +187,9 @@ def cmd_history(args: argparse.Namespace, argv: list[str]) -> int:
     from harness import history_render, store
     from harness.history import HistoryConfig
 
-    url = store.resolve(args.store)
-    opened = store.open_store(url, create=False)
+    if args.last < 0:
+        raise HarnessError(f"--last: expected a number of runs >= 0 (0: all), got {args.last}")
+    opened = store.open_store(store.resolve(args.store), create=False)
     cfg = HistoryConfig(threshold=args.threshold)
     series = history_render.build(opened.series_rows(args.metric), args.last, cfg)
     print(history_render.text(series, opened.name, args.metric, cfg), end="")
