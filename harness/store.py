@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, delete, event, select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from harness import store_schema as schema
@@ -66,7 +66,7 @@ def _problem(url: URL, exc: BaseException) -> HarnessError:
     ):
         return HarnessError(
             f"{where}: not a readable SQLite store ({first}); move it aside and rebuild it from "
-            "the folders: python -m harness store add results/*"
+            "the folders: python -m harness store add results/*/"
         )
     if url.get_backend_name() == "postgresql" and "connect" in first.lower():
         host = f"{url.host or 'localhost'}:{url.port or 5432}"
@@ -93,15 +93,13 @@ class Store:
             raise _problem(self.url, exc) from exc
 
     def add(self, stored: StoredRun) -> str:
-        """Index one folder's rows: `added`, `updated` (re-analysed) or `unchanged`."""
-        for attempt in (1, 2):
-            try:
-                with self.begin() as conn:
-                    return self._add(conn, stored)
-            except HarnessError as exc:
-                if attempt == 2 or not isinstance(exc.__cause__, IntegrityError):
-                    raise
-        raise AssertionError("unreachable")
+        """Index one folder's rows: `added`, `updated` (re-analysed) or `unchanged`.
+
+        One transaction under the write lock: a writer adding the same folder at the same time
+        waits, then finds it stored.
+        """
+        with self.begin() as conn:
+            return self._add(conn, stored)
 
     def add_many(self, stored: list[StoredRun]) -> list[str]:
         """Index many runs in one transaction (bulk loads: the scale benchmark)."""

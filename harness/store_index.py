@@ -188,7 +188,8 @@ def read_folder(folder: Path, harness_version: str | None = None) -> StoredRun:
     """Everything the store keeps of one results folder; HarnessError naming what is missing."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise HarnessError(f"{folder}: not a results folder (no such directory)")
+        what = "not a directory" if folder.exists() else "no such directory"
+        raise HarnessError(f"{folder}: not a results folder ({what})")
     if not (folder / "spec.json").is_file():
         raise HarnessError(
             f"{folder}: no spec.json (not a `harness run` folder); the store keeps runs by spec"

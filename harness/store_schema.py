@@ -30,7 +30,6 @@ from sqlalchemy import (
     UniqueConstraint,
     inspect,
     select,
-    text,
 )
 
 from harness.errors import HarnessError
@@ -160,8 +159,6 @@ def ensure(conn: Connection, where: str) -> None:
     Run inside a transaction that holds the store's write lock (store.Store.begin), so that
     twenty writers meeting an empty database create it once.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(2024062401)"))
     version = stored_version(conn)
     if version is not None and version > SCHEMA_VERSION:
         raise HarnessError(

@@ -231,7 +231,7 @@ def test_store_add_indexes_folders_and_names_each_bad_one_in_one_line(tmp_path, 
     out, err = capsys.readouterr()
     assert f"added: {folder}" in out and "1 runs" in out
     assert err.strip().splitlines() == [
-        f"error: {tmp_path / 'results' / 'README.md'}: not a results folder (no such directory)"
+        f"error: {tmp_path / 'results' / 'README.md'}: not a results folder (not a directory)"
     ]
     assert main(["store", "add", str(tmp_path / "nothing"), "--store", url]) == 2
 
@@ -249,7 +249,7 @@ def test_a_corrupted_sqlite_file_is_one_line_with_the_rebuild_command(tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith(f"error: {bad}: not a readable SQLite store")
-    assert err.endswith("python -m harness store add results/*")
+    assert err.endswith("python -m harness store add results/*/")
     assert bad.read_bytes().startswith(b"this is not")  # nothing written
 
 
