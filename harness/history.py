@@ -197,4 +197,4 @@ def analyse(points: list[Point], cfg: HistoryConfig | None = None) -> SeriesResu
     segments = [
         (lo, hi, math.exp(float(logs[lo:hi].mean()))) for lo, hi in itertools.pairwise(edges)
     ]
-    return SeriesResult(steps=steps, segments=segments, sigma=sigma)
+    return SeriesResult(steps=steps, segments=segments, sigma=sigma if len(points) >= 3 else None)

@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import postgres_server
 import pytest
 from data.history_factory import OTHER_MACHINE, History, runs
@@ -323,3 +324,24 @@ def test_the_history_page_loads_in_chromium_with_every_figure(tmp_path):
     probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert probe == {"errors": [], "images": 2, "broken": []}
     assert "step at run 18" in page.read_text()
+
+
+def test_history_without_a_store_says_how_to_fill_one(tmp_path, capsys):
+    missing = tmp_path / "history.sqlite"
+    assert main(["history", "--store", str(missing), "--html", str(tmp_path / "h.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {missing}: no store yet") and "store add DIR" in err
+    assert not missing.exists()
+
+
+def test_one_slow_run_inside_a_flat_history_is_an_outlier_not_a_step():
+    from harness.history import Point, analyse
+
+    rng = np.random.default_rng(5)
+    ratios = 1.3 * np.exp(0.01 * rng.standard_normal(20))
+    ratios[10] *= 0.7
+    points = [Point(float(r), float(r) * 0.98, float(r) * 1.02, 6) for r in ratios]
+    result = analyse(points)
+    assert [s.index for s in result.steps] == [10, 11]
+    assert {s.reason for s in result.steps} == {"outlier"}
+    assert len(result.segments) == 1  # no confirmed step: one level
