@@ -77,7 +77,7 @@ def in_process(url: str, folder: Path, rounds: int) -> dict[str, list[float]]:
         start = time.perf_counter()
         cfg = HistoryConfig()
         opened = store.open_store(store.resolve(url), create=False)
-        series = history_render.build(opened.series_rows("run"), 200, cfg)
+        series = history_render.build(opened.series_rows("run", 200), cfg)
         history_render.text(series, opened.name, "run", cfg)
         history_render.html(series, opened.name, "run", cfg)
         times["history"].append(time.perf_counter() - start)

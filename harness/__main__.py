@@ -191,7 +191,7 @@ def cmd_history(args: argparse.Namespace, argv: list[str]) -> int:
         raise HarnessError(f"--last: expected a number of runs >= 0 (0: all), got {args.last}")
     opened = store.open_store(store.resolve(args.store), create=False)
     cfg = HistoryConfig(threshold=args.threshold)
-    series = history_render.build(opened.series_rows(args.metric), args.last, cfg)
+    series = history_render.build(opened.series_rows(args.metric, args.last), cfg)
     print(history_render.text(series, opened.name, args.metric, cfg), end="")
     page = Path(args.html)
     try:

@@ -47,20 +47,14 @@ class Series:
         return f"{self.contender} vs {self.reference}"
 
 
-def _order_key(row: dict[str, Any]) -> tuple[str, str, int]:
-    return (row["commit_time"] or row["started_at"] or "", row["started_at"] or "", row["run"])
-
-
-def build(rows: list[dict[str, Any]], last: int, cfg: HistoryConfig) -> list[Series]:
-    """Rows of Store.series_rows -> judged series, grouped by machine, spec and ratio."""
+def build(rows: list[dict[str, Any]], cfg: HistoryConfig) -> list[Series]:
+    """Rows of Store.series_rows (in order within each series) -> judged series."""
     groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     for row in rows:
         key = (row["fingerprint"], row["spec_key"], row["contender"], row["reference"])
         groups.setdefault(key, []).append(row)
     out = []
-    for (_fp, _spec, contender, reference), members in sorted(groups.items()):
-        members.sort(key=_order_key)
-        shown = members[-last:] if last else members
+    for shown in groups.values():
         points = [
             Point(r["ratio"], r["ci_low"], r["ci_high"], int(r["n"] or 0), r["alpha"] or 0.05)
             for r in shown
@@ -69,9 +63,11 @@ def build(rows: list[dict[str, Any]], last: int, cfg: HistoryConfig) -> list[Ser
         machine = {k: first[k] for k in ("fingerprint", "cpu_model", "logical_cores")}
         machine |= {k: first[k] for k in ("memory_bytes", "arch", "blas_kernel")}
         spec = {k: first[k] for k in ("spec_key", "dataset", "target")}
-        out.append(
-            Series(machine, spec, contender, reference, shown, len(members), analyse(points, cfg))
-        )
+        series = Series(
+            machine, spec, first["contender"], first["reference"], shown, int(first["total"]),
+            analyse(points, cfg),
+        )  # fmt: skip
+        out.append(series)
     return out
 
 

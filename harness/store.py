@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, delete, event, select, text
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
@@ -148,8 +148,10 @@ class Store:
         with self.begin() as conn:
             return int(conn.execute(text("SELECT count(*) FROM runs")).scalar_one())
 
-    def series_rows(self, metric: str) -> list[dict[str, Any]]:
-        """Every stored ratio of one metric with its run's and machine's facts."""
+    def series_rows(self, metric: str, last: int = 0) -> list[dict[str, Any]]:
+        """The stored ratios of one metric with their run's and machine's facts, in order within
+        each series (machine, spec, contender, reference): commit time, start time, run id.
+        `last` > 0 keeps the newest `last` runs of each series; `total` counts them all."""
         r, m, q = schema.runs, schema.machines, schema.ratios
         columns = [
             m.c.fingerprint, m.c.cpu_model, m.c.logical_cores, m.c.memory_bytes, m.c.arch,
@@ -158,11 +160,23 @@ class Store:
             r.c.numpy, r.c.blas, r.c.rustc, r.c.torch, r.c.busy, r.c.alpha, q.c.contender,
             q.c.reference, q.c.ratio, q.c.ci_low, q.c.ci_high, q.c.n, q.c.verdict,
         ]  # fmt: skip
-        query = (
-            select(*columns)
+        series = [m.c.fingerprint, r.c.spec_key, q.c.contender, q.c.reference]
+        newest = [func.coalesce(r.c.commit_time, r.c.started_at).desc(), r.c.started_at.desc()]
+        ranked = (
+            select(
+                *columns,
+                func.row_number()
+                .over(partition_by=series, order_by=[*newest, r.c.id.desc()])
+                .label("age"),
+                func.count().over(partition_by=series).label("total"),
+            )
             .select_from(q.join(r, q.c.run_id == r.c.id).join(m, r.c.machine_id == m.c.id))
             .where(q.c.metric == metric)
+            .subquery()
         )
+        query = select(ranked).order_by(*(ranked.c[c.name] for c in series), ranked.c.age.desc())
+        if last:
+            query = query.where(ranked.c.age <= last)
         with self.begin() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]
 

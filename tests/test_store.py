@@ -64,7 +64,7 @@ def _analysed(folder: Path, **fake: object) -> Path:
 
 
 def _series(s: store.Store, cfg: HistoryConfig | None = None):
-    return build(s.series_rows("run"), 0, cfg or HistoryConfig())
+    return build(s.series_rows("run"), cfg or HistoryConfig())
 
 
 def test_a_folder_added_twice_or_by_another_path_is_one_run(store_url, tmp_path):
@@ -345,3 +345,18 @@ def test_one_slow_run_inside_a_flat_history_is_an_outlier_not_a_step():
     assert [s.index for s in result.steps] == [10, 11]
     assert {s.reason for s in result.steps} == {"outlier"}
     assert len(result.segments) == 1  # no confirmed step: one level
+
+
+def test_last_keeps_the_newest_runs_of_each_series_in_order(store_url):
+    s = _open(store_url)
+    for h in (History(runs=12, tag="a"), History(runs=7, tag="b", machine=OTHER_MACHINE)):
+        for stored in runs(h):
+            s.add(stored)
+    rows = s.series_rows("run", 5)
+    by_machine = {}
+    for r in rows:
+        by_machine.setdefault(r["cpu_model"], []).append((r["folder"], r["total"]))
+    assert by_machine["Synthetic CPU @ 3.0GHz"] == [
+        (f"/results/a-{i:05d}", 12) for i in range(7, 12)
+    ]
+    assert by_machine["Other CPU"] == [(f"/results/b-{i:05d}", 7) for i in range(2, 7)]
