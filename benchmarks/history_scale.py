@@ -12,6 +12,8 @@ once per round), as a user waits for them:
   history --all   python -m harness history --last 0 (all 10,000 runs of each series)
   store add       python -m harness store add DIR: one real results folder (the results
                   factory's, analysed) into the 10,000-run store; --prepare takes it out again
+  imports only    Python start-up and the modules `history` imports (scipy through ruptures,
+                  matplotlib, SQLAlchemy): the part of `history` that does not grow with the store
 
 and, inside one process, the store's own part of `store add` (read the folder, open the store,
 add) and of `history` (query, change points, text and page), without Python's start-up.
@@ -104,6 +106,8 @@ def main() -> int:
         prepare = f"{py} -c {q(FORGET)} {q(str(db))} {q(str(folder.resolve()))}"
         commands = {"history": (base, "true"), "history --all": (f"{base} --last 0", "true")}
         commands["store add"] = (add, prepare)
+        imports = "import harness.__main__, harness.store, harness.history_render, ruptures"
+        commands["imports only"] = (f"{py} -c {q(imports + ', matplotlib.figure')}", "true")
         times: dict[str, list[float]] = {name: [] for name in commands}
         export = work / "hyperfine.json"
         for _round in range(args.runs):

@@ -224,15 +224,13 @@ def _sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def add_folders(
-    folders: list[Path], url: URL, log: Callable[[str], None], harness_version: str | None = None
-) -> int:
+def add_folders(folders: list[Path], url: URL, log: Callable[[str], None]) -> int:
     """`store add`: index each folder; one line per folder; 0 when at least one is stored."""
     store = open_store(url)
     stored = 0
     for folder in folders:
         try:
-            status = store.add(read_folder(folder, harness_version))
+            status = store.add(read_folder(folder))
         except HarnessError as exc:
             print(f"error: {exc}", file=sys.stderr)
             continue
@@ -252,9 +250,9 @@ def index_run(
         where = resolve(url, results_root)
         status = open_store(where).add(read_folder(run_dir, __version__))
     except Exception as exc:  # indexing must never cost a finished run (one line, any error)
-        exc = exc if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+        reason = str(exc) if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
         print(
-            f"warning: the run was not indexed ({exc}); its folder is complete: "
+            f"warning: the run was not indexed ({reason}); its folder is complete: "
             f"`python -m harness store add {run_dir}` indexes it later",
             file=sys.stderr,
         )
