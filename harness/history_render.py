@@ -148,6 +148,7 @@ def figure(series: Series) -> str:
     """The series as a PNG data URI: ratio and CI per run, confirmed levels, change points."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     runs = series.runs
     x = list(range(1, len(runs) + 1))
@@ -173,6 +174,7 @@ def figure(series: Series) -> str:
     ax.set_ylabel("speed-up (x)")
     ax.set_title(series.title, fontsize=10)
     ax.set_xlim(0.4, len(runs) + 0.6)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if busy:
         ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
