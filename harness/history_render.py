@@ -162,7 +162,12 @@ def figure(series: Series) -> str:
     busy = [(i, r["ratio"]) for i, r in zip(x, runs, strict=True) if r["busy"]]
     if busy:
         ax.plot(
-            *zip(*busy, strict=True), "o", ms=7, mfc="none", color="#c77700", label="busy machine"
+            *zip(*busy, strict=True),
+            "o",
+            ms=7,
+            mfc="none",
+            color="#c77700",
+            label="busy machine (noise guard)",
         )
     for start, end, mean in series.result.segments:
         ax.hlines(mean, start + 0.6, end + 0.4, color="#333333", lw=1.5)
