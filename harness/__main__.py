@@ -65,7 +65,8 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
     """prepare -> verify -> measure -> ingest -> analyze -> plot -> report (harness.run)."""
     from harness import run
 
-    return run.run(_run_options(args), ["python", "-m", "harness", *argv], _logger(args.quiet))
+    argv_line = ["python", "-m", "harness", *argv]
+    return run.run(_run_options(args), argv_line, _logger(args.quiet), args.store)
 
 
 def _run_options(args: argparse.Namespace):
@@ -213,6 +214,36 @@ def cmd_env(args: argparse.Namespace, argv: list[str]) -> int:
     return 0 if ok else 1
 
 
+def cmd_store(args: argparse.Namespace, argv: list[str]) -> int:
+    """`store add DIR...`: index results folders into the store (idempotent)."""
+    from harness import store
+
+    url = store.resolve(args.store)
+    return store.add_folders([Path(d) for d in args.dirs], url, _logger(args.quiet))
+
+
+def cmd_history(args: argparse.Namespace, argv: list[str]) -> int:
+    """Each like-for-like ratio over time, its change points; 1 on a newest-run regression."""
+    from harness import history_render, store
+    from harness.history import HistoryConfig
+
+    if args.last < 0:
+        raise HarnessError(f"--last: expected a number of runs >= 0 (0: all), got {args.last}")
+    opened = store.open_store(store.resolve(args.store), create=False)
+    cfg = HistoryConfig(threshold=args.threshold)
+    series = history_render.build(opened.series_rows(args.metric, args.last), cfg)
+    print(history_render.text(series, opened.name, args.metric, cfg), end="")
+    page = Path(args.html)
+    try:
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(history_render.html(series, opened.name, args.metric, cfg), "utf-8")
+    except OSError as exc:
+        raise HarnessError(f"{page}: cannot write the page: {exc.strerror}") from exc
+    print(f"page: {page}")
+    regressed = any(s.result.newest_regression for s in series)
+    return 1 if args.fail_on_regression and regressed else 0
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "run": cmd_run,
     "report": cmd_report,
@@ -221,6 +252,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, list[str]], int]] = {
     "verify": cmd_verify,
     "data": cmd_data,
     "env": cmd_env,
+    "store": cmd_store,
+    "history": cmd_history,
 }
 
 
@@ -305,6 +338,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="results", help="results root (default ./results)")
     run.add_argument("--quiet", action="store_true", help="no stage lines or progress bar")
     run.add_argument("--skip-parity", action="store_true", help="skip the parity check")
+    _store_flag(run)
 
     rep = sub.add_parser(
         "report", help="rebuild a results folder's report, or render hyperfine JSON exports"
@@ -368,7 +402,47 @@ def parser() -> argparse.ArgumentParser:
     fetch.add_argument("name", help="mnist or fashion-mnist (mnist-mini is embedded)")
 
     sub.add_parser("env", help="installed tools and versions; what is missing and how to get it")
+
+    sto = sub.add_parser("store", help="the results store (SQLite, or PostgreSQL for a team)")
+    sto_sub = sto.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = sto_sub.add_parser("add", help="index results folders (adding one twice is one run)")
+    add.add_argument("dirs", nargs="+", metavar="DIR", help="results folders")
+    _store_flag(add)
+    add.add_argument("--quiet", action="store_true", help="errors only")
+
+    his = sub.add_parser("history", help="each ratio over time per machine and spec, its steps")
+    _store_flag(his)
+    his.add_argument(
+        "--metric", choices=("run", "epoch"), default="run", help="whole run (default) or epoch"
+    )
+    his.add_argument(
+        "--last", type=int, default=200, help="the newest N runs of each series (0: all; 200)"
+    )
+    his.add_argument(
+        "--html", default="results/history.html", help="the page (results/history.html)"
+    )
+    his.add_argument(
+        "--threshold",
+        type=_fraction,
+        default=0.03,
+        help="smallest step called, above A/A noise (0.03, as compare)",
+    )
+    his.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help="exit 1 when the newest run is a confirmed step for the worse (a CI gate)",
+    )
     return top
+
+
+def _store_flag(p: argparse.ArgumentParser) -> None:
+    """--store URL, shared by run, store add and history."""
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="sqlite:///FILE, a file, or postgresql://user@host/db (default: $MLP_BENCH_STORE, "
+        "else results/history.sqlite)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,13 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from harness import prepare, results, stages
+from harness import prepare, results, stages, store
 from harness.prepare import RunOptions
 from harness.progress import plural
 from harness.records import Manifest
 
 
-def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int:
+def run(
+    options: RunOptions, argv: list[str], log: Callable[[str], None], store_url: str | None = None
+) -> int:
     """prepare -> verify -> measure -> ingest -> analyze -> plot -> report; the exit status."""
     plan = prepare.plan(options)  # every option checked before anything is created
     run_dir = results.new_results_dir(options.out)
@@ -49,6 +51,7 @@ def run(options: RunOptions, argv: list[str], log: Callable[[str], None]) -> int
     if kept:
         print(f"note: {kept}", file=sys.stderr)
     log(f"report: {report} (summary: {report.parent / 'summary.md'})")
+    store.index_run(run_dir, options.out, store_url, log)  # after the report; never fatal
     if not measured_ok:
         print(f"error: some contenders failed; see {report}", file=sys.stderr)
     if not parity_ok:
