@@ -11,11 +11,13 @@ knows nothing else about a contender: it runs `program` + `train --spec ... --in
        "program": ["{here}/build/my-mlp"]}]}
 
 Keys: name, implementation, algorithm (batched or per-sample), program (a list: `{python}` is
-the running interpreter, `{here}` the folder holding the file); optional threads (a count, or
-"all" for every core: such a contender follows --threads), per_sample (also register
+the running interpreter, `{here}` the folder holding the file, `{numpy_blas}` the OpenBLAS file
+NumPy loaded, harness.numpy_blas; without one the contender is not available); optional threads
+(a count, or "all" for every core: such a contender follows --threads), per_sample (also register
 `<name>-per-sample`), build ("cargo" or "cargo:<package>": built in rust_impl/ by prepare when
 selected), requires (a Python module that must import, e.g. "torch"; "cuda": PyTorch must see
-a GPU: python-torch-cuda), language and approach ("from-scratch" or "framework": the contender's
+a GPU: python-torch-cuda; "numpy-blas": NumPy's BLAS is an OpenBLAS file, harness.numpy_blas),
+language and approach ("from-scratch" or "framework": the contender's
 cell in the report's 2x2, harness.grid).
 
 `<name>@N` runs any contender with N threads (`rust@2`); `--threads 1,2` turns each "all"
@@ -34,6 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness import numpy_blas
 from harness.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,6 +122,8 @@ class Contender:
 def importable(module: str) -> bool:
     """Whether a contender's `requires` holds: a Python module imports, or for "cuda",
     PyTorch sees a CUDA GPU."""
+    if module == numpy_blas.REQUIREMENT:
+        return numpy_blas.find().path is not None
     if module == "cuda":
         if not importable("torch"):
             return False
@@ -192,6 +197,12 @@ def load_file(path: Path) -> dict[str, Contender]:
         ):
             raise HarnessError(f"{where}.program: expected a non-empty list of strings")
         argv = tuple(p.replace("{python}", sys.executable).replace("{here}", here) for p in program)
+        if any(numpy_blas.PLACEHOLDER in p for p in argv):
+            blas = numpy_blas.find().path
+            if blas is None:
+                requires = requires or numpy_blas.REQUIREMENT  # not available here, with why
+            else:
+                argv = tuple(p.replace(numpy_blas.PLACEHOLDER, blas) for p in argv)
         c = Contender(
             name, str(impl), algo, threads, argv, parallel, build, requires, language, approach
         )
