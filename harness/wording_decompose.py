@@ -36,8 +36,17 @@ def sentence(d: dict[str, Any], scope: str = "whole") -> str | None:
         f"{where}, {what}, of {d['native']}'s {total:.2f}x over {d['reference']}, "
         f"{lang:.2f}x is the language ({d['twin']} vs {d['reference']}: the same OpenBLAS "
         f"kernels, different code around them) and {kern:.2f}x the kernels ({d['native']} vs "
-        f"{d['twin']}: the same Rust step, its own kernels against OpenBLAS's); "
-        f"{_reading(f)}."
+        f"{d['twin']}: the same Rust step, {_kernels(threads)}); {_reading(f)}."
+    )
+
+
+def _kernels(threads: Any) -> str:
+    """What the kernel factor compares: at more than one thread, the threading comes with it."""
+    if threads == 1:
+        return "its own kernels against OpenBLAS's"
+    return (
+        "its own kernels on a mini-batch split over the threads against OpenBLAS's kernels "
+        "threading each product, so the way threads are used is part of this factor"
     )
 
 
@@ -48,7 +57,11 @@ def _reading(f: dict[str, Any]) -> str:
     bigger = max(size, key=lambda k: size[k])
     undecided = [k for k, t in (("language", lang), ("kernel", kern)) if t["verdict"] not in
                  ("faster", "slower")]  # fmt: skip
-    tail = f"; the {' and '.join(undecided)} factor's CI holds 1" if undecided else ""
+    tail = ""
+    if len(undecided) == 1:
+        tail = f"; the {undecided[0]} factor's CI holds 1"
+    elif undecided:
+        tail = "; both factors' CIs hold 1"
     return f"the {bigger} is the larger factor ({f['n']} triples of runs){tail}"
 
 

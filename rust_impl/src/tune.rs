@@ -188,3 +188,27 @@ fn write_cache(file: &PathBuf, choice: &Choice) -> std::io::Result<()> {
     std::fs::write(&tmp, format!("{record}\n"))?;
     std::fs::rename(&tmp, file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_choice_is_read_back_for_its_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.json");
+        let choice = Choice {
+            kernel: Kernel::MatrixMultiply,
+            seconds: vec![("gemm", 0.002), ("matrixmultiply", 0.001)],
+            cache: None,
+            cached: false,
+            key: "this machine".to_string(),
+        };
+        write_cache(&file, &choice).unwrap();
+        let back = read_cache(&file, "this machine").unwrap();
+        assert_eq!(back.kernel, Kernel::MatrixMultiply);
+        assert_eq!(back.seconds, choice.seconds);
+        assert!(back.cached && back.cache.as_ref() == Some(&file));
+        assert!(read_cache(&file, "another machine").is_none());
+    }
+}
