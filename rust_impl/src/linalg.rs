@@ -5,7 +5,10 @@
 //! one binary runs on any x86-64 or AArch64 machine): matrixmultiply 0.3 (nalgebra's own; its
 //! default `avx512` feature gives it AVX-512 kernels too, on Rust >= 1.89) and the gemm crate
 //! 0.19 (faer's kernels; its `x86-v4` feature adds AVX-512 kernels on stable Rust).
-//! [`Kernel::detect`] picks the gemm crate on AVX-512 CPUs and matrixmultiply elsewhere.
+//! The `mlp` binary picks between them by measurement (crate::tune); [`Kernel::detect`], a
+//! guess by CPU flag (the gemm crate on AVX-512, matrixmultiply elsewhere), remains for library
+//! users and benches that measure nothing. [`Kernel::Blas`] sends every product to a BLAS
+//! library opened at run time (crate::blas).
 //!
 //! Measured on the 2-vCPU Intel Xeon (lscpu "Intel(R) Xeon(R) Processor", family 6 model 207,
 //! AVX-512), `cargo bench --bench gemm`, GFLOP/s, best of 4 runs made at load averages 2.8-6.6
@@ -84,7 +87,7 @@ pub enum Kernel {
 pub const LARGE: usize = 64;
 
 impl Kernel {
-    /// The faster library on this CPU, from its features (see the module's measurements).
+    /// A guess by CPU flag (see the module's measurements); the binary measures instead.
     pub fn detect() -> Kernel {
         if simd() == "AVX-512" {
             Kernel::Gemm
