@@ -197,7 +197,7 @@ def per_round(c: Contender, ref: Contender) -> list[float]:
 def report(table: list[Contender], threads: list[int], floors: dict[int, float]) -> None:
     """The table: times, fraction of the sgemm floor, ratios to NumPy and between threads."""
     print(
-        f"{'contender':<22} {'median s':>9} {'min s':>8} {'floor %':>8} {'x numpy med':>12}"
+        f"{'contender':<28} {'median s':>9} {'min s':>8} {'floor %':>8} {'x numpy med':>12}"
         f" {'x numpy min':>12} {'x numpy per round':>19}"
     )
     ref = {c.threads: c for c in table if c.label.startswith("numpy b")}
@@ -207,7 +207,7 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
         med, best = statistics.median(c.epochs), min(c.epochs)
         floor = f"{100 * floors[c.threads] / best:7.0f}%" if c.algorithm == "batched" else ""
         print(
-            f"{c.label:<22} {med:9.3f} {best:8.3f} {floor:>8}"
+            f"{c.label:<28} {med:9.3f} {best:8.3f} {floor:>8}"
             f" {med / statistics.median(base.epochs):11.2f}x {best / min(base.epochs):11.2f}x"
             f" {ratio_range(per_round(c, base)):>19}"
         )
@@ -217,7 +217,7 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
         for c in table:
             if one and c.label.startswith(f"{name} batched") and c.threads > 1:
                 print(
-                    f"{c.label:<22} {min(c.epochs) / min(one.epochs):9.2f}"
+                    f"{c.label:<28} {min(c.epochs) / min(one.epochs):9.2f}"
                     f"  {ratio_range(per_round(c, one))}"
                 )
     decomposition(table)
@@ -228,7 +228,7 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
         if c.label.startswith("rust batched") and c.threads in base:
             b = base[c.threads]
             ratio = min(c.epochs) / min(b.epochs)
-            print(f"{c.label:<22} {ratio:9.2f}  {ratio_range(per_round(c, b))}")
+            print(f"{c.label:<28} {ratio:9.2f}  {ratio_range(per_round(c, b))}")
 
 
 def decomposition(table: list[Contender]) -> None:
