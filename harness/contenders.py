@@ -23,7 +23,8 @@ cell in the report's 2x2, harness.grid).
 `<name>@N` runs any contender with N threads (`rust@2`); `--threads 1,2` turns each "all"
 contender into one per count (`rust@1`, `rust@2`), for the thread-scaling plot. By default
 `run` compares like with like: python-numpy and rust at 1 thread and at all cores
-(python-numpy-parallel: NumPy's BLAS threads), plus python-torch at both when it imports.
+(python-numpy-parallel: NumPy's BLAS threads), plus rust-numpy-blas at both where NumPy's BLAS
+is an OpenBLAS file and python-torch at both when it imports.
 """
 
 from __future__ import annotations
@@ -139,8 +140,11 @@ def torch_available() -> bool:
 
 
 def default_names() -> list[str]:
-    """Like for like: each implementation at 1 thread and at all cores (one set on 1 core)."""
+    """Like for like: each implementation at 1 thread and at all cores (one set on 1 core);
+    rust-numpy-blas where NumPy runs on an OpenBLAS file."""
     pairs = [("python-numpy", "python-numpy-parallel"), ("rust", "rust-parallel")]
+    if numpy_blas.find().path is not None:  # Rust on NumPy's OpenBLAS: kernel vs language
+        pairs.append(("rust-numpy-blas", "rust-numpy-blas-parallel"))
     if torch_available():
         pairs.append(("python-torch", "python-torch-parallel"))
     many = (os.cpu_count() or 1) > 1

@@ -197,3 +197,34 @@ def test_a_named_kernel_skips_the_measurement(programs, tmp_path):
     start = json.loads(metrics.read_text().splitlines()[0])
     assert start["kernel_choice"] == {"chosen": "matrixmultiply", "by": "--kernel"}
     assert start["gemm"].startswith("matrixmultiply 0.3 sgemm")
+
+
+@pytest.mark.slow
+def test_a_real_run_decomposes_rusts_speedup_from_the_cells_own_runs(tmp_path, hyperfine2):
+    """python-numpy, rust-numpy-blas and rust, really run: each factor in analysis.json and the
+    summary is the geometric mean of the paired ratios of runs.csv's own times."""
+    import numpy as np
+    import pandas as pd
+
+    from harness.__main__ import main
+    from harness.records import read_analysis
+
+    if numpy_blas.find().path is None:
+        pytest.skip("no OpenBLAS file behind NumPy")
+    names = ("python-numpy", "rust-numpy-blas", "rust")
+    argv = ["run", "--out", str(tmp_path), "--contenders", ",".join(names), "--seeds", "1,2",
+            "--runs", "2", "--warmup", "0", "--max-epochs", "3", "--target", "0.5",
+            "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    run_dir = tmp_path / "latest"
+    runs = pd.read_csv(run_dir / "tables" / "runs.csv", dtype={"seed": str})
+    wide = runs.pivot_table(index=["seed", "round"], columns="contender", values="wall_seconds")
+    logs = np.log(wide[list(names)].dropna().to_numpy())
+    (d,) = read_analysis(run_dir)["decomposition"]
+    assert (d["reference"], d["twin"], d["native"]) == names and d["whole"]["n"] == len(logs) == 4
+    expected = {"language": logs[:, 0] - logs[:, 1], "kernel": logs[:, 1] - logs[:, 2],
+                "total": logs[:, 0] - logs[:, 2]}  # fmt: skip
+    for factor, diffs in expected.items():
+        assert d["whole"][factor]["ratio"] == pytest.approx(float(np.exp(diffs.mean())), rel=1e-9)
+    summary = (run_dir / "summary.md").read_text()
+    assert f"{d['whole']['language']['ratio']:.2f}x is the language" in summary
