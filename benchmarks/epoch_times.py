@@ -14,7 +14,9 @@ round (each round's minimum over NumPy's minimum in the same round; median and r
 rounds). Shared VMs have slow spells: the per-round minima compare the contenders at moments
 when each ran unhindered and close together in time. Beside them, measured in this process:
 python_impl's trainer against a bare NumPy loop of the same maths
-(python_impl.bench.bare_epoch), interleaved.
+(python_impl.bench.bare_epoch), interleaved. Where NumPy's BLAS is an OpenBLAS file,
+rust-numpy-blas (the Rust step on that file, `mlp --blas-library`) runs beside the others and
+the Rust/NumPy ratio is split into its kernel and language factors.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness import numpy_blas  # noqa: E402
 from harness.contenders import MLP_BINARY as MLP  # noqa: E402
 from harness.prepare import make_spec, write_inits, write_spec  # noqa: E402
 from python_impl.bench import bare_epoch  # noqa: E402
@@ -58,6 +61,7 @@ class Contender:
     algorithm: str
     threads: int
     rounds: list[list[float]] = field(default_factory=list)  # per round: epoch seconds
+    kernel: str = ""  # the start event's "gemm" (Rust): the product kernel it ran
 
     @property
     def epochs(self) -> list[float]:
@@ -87,6 +91,7 @@ def run_contender(c: Contender, spec: Path, init: Path, workdir: Path) -> None:
     if proc.returncode != 1:  # 1 = max_epochs reached below the (unreachable) target
         sys.exit(f"error: {c.label} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
     events = [json.loads(line) for line in metrics.read_text().splitlines()]
+    c.kernel = events[0].get("gemm", "")
     c.rounds.append(
         [e["train_seconds"] for e in events if e["event"] == "epoch" and e["epoch"] > 1]
     )
@@ -151,6 +156,12 @@ def contenders(
         tp = [torch_python, "-m", "python_impl", "--backend", "torch"]
         out += [Contender(f"torch batched {t}t", tp, "batched", t, []) for t in threads]
     out += [Contender(f"rust batched {t}t", [str(MLP)], "batched", t, []) for t in threads]
+    blas = numpy_blas.find()
+    if blas.path:  # the Rust step on NumPy's own OpenBLAS file: kernel vs language
+        twin = [str(MLP), "--blas-library", blas.path]
+        out += [Contender(f"rust-numpy-blas batched {t}t", twin, "batched", t) for t in threads]
+    else:
+        print(f"note: rust-numpy-blas not available here: {blas.reason}", file=sys.stderr)
     out.append(Contender("rust per-sample 1t", [str(MLP)], "per-sample", 1, []))
     if baseline:  # another build of the crate, for an A/B of a change
         out += [
@@ -186,7 +197,7 @@ def per_round(c: Contender, ref: Contender) -> list[float]:
 def report(table: list[Contender], threads: list[int], floors: dict[int, float]) -> None:
     """The table: times, fraction of the sgemm floor, ratios to NumPy and between threads."""
     print(
-        f"{'contender':<22} {'median s':>9} {'min s':>8} {'floor %':>8} {'x numpy med':>12}"
+        f"{'contender':<28} {'median s':>9} {'min s':>8} {'floor %':>8} {'x numpy med':>12}"
         f" {'x numpy min':>12} {'x numpy per round':>19}"
     )
     ref = {c.threads: c for c in table if c.label.startswith("numpy b")}
@@ -196,7 +207,7 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
         med, best = statistics.median(c.epochs), min(c.epochs)
         floor = f"{100 * floors[c.threads] / best:7.0f}%" if c.algorithm == "batched" else ""
         print(
-            f"{c.label:<22} {med:9.3f} {best:8.3f} {floor:>8}"
+            f"{c.label:<28} {med:9.3f} {best:8.3f} {floor:>8}"
             f" {med / statistics.median(base.epochs):11.2f}x {best / min(base.epochs):11.2f}x"
             f" {ratio_range(per_round(c, base)):>19}"
         )
@@ -206,9 +217,10 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
         for c in table:
             if one and c.label.startswith(f"{name} batched") and c.threads > 1:
                 print(
-                    f"{c.label:<22} {min(c.epochs) / min(one.epochs):9.2f}"
+                    f"{c.label:<28} {min(c.epochs) / min(one.epochs):9.2f}"
                     f"  {ratio_range(per_round(c, one))}"
                 )
+    decomposition(table)
     base = {c.threads: c for c in table if c.label.startswith("baseline")}
     if base:
         print("\nA/B, rust / baseline (batched): of minima; per round median [range]")
@@ -216,7 +228,29 @@ def report(table: list[Contender], threads: list[int], floors: dict[int, float])
         if c.label.startswith("rust batched") and c.threads in base:
             b = base[c.threads]
             ratio = min(c.epochs) / min(b.epochs)
-            print(f"{c.label:<22} {ratio:9.2f}  {ratio_range(per_round(c, b))}")
+            print(f"{c.label:<28} {ratio:9.2f}  {ratio_range(per_round(c, b))}")
+
+
+def decomposition(table: list[Contender]) -> None:
+    """Rust / NumPy = (rust / rust-numpy-blas: kernels) x (rust-numpy-blas / NumPy: language),
+    epoch-time ratios (below 1: the Rust side faster): of minima; per round median [range]."""
+    by = {c.label: c for c in table}
+    rows = [t for t in sorted({c.threads for c in table}) if f"rust-numpy-blas batched {t}t" in by]
+    if not rows:
+        return
+    print("\nkernel x language (epoch-time ratios, < 1: Rust side faster): of minima; per round")
+    for t in rows:
+        numpy, twin, rust = (by[f"{n} batched {t}t"] for n in ("numpy", "rust-numpy-blas", "rust"))
+        for label, a, b in (
+            (f"total rust/numpy {t}t", rust, numpy),
+            (f"language blas/numpy {t}t", twin, numpy),
+            (f"kernel rust/blas {t}t", rust, twin),
+        ):
+            ratio = min(a.epochs) / min(b.epochs)
+            print(f"{label:<26} {ratio:5.2f}  {ratio_range(per_round(a, b))}")
+    kernels = {c.kernel for c in table if c.label.startswith("rust batched") and c.kernel}
+    for k in sorted(kernels):
+        print(f"rust kernel: {k}")
 
 
 def main() -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness import fairness, grid, pairing, reliability, stats, trajectory
+from harness import decompose, fairness, grid, pairing, reliability, stats, trajectory
 from harness.noise import slow_rounds
 from harness.records import (
     Manifest,
@@ -274,6 +274,7 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
         },
         "thread_scaling": thread_scaling(list(summaries.values())),
         "grid": grid.grids(summaries, ok, folder["reference"], cfg),
+        "decomposition": decompose.decompositions(summaries, ok, folder["reference"], cfg),
         "floor": {
             "blas": blas_name(manifest.floor),
             "sgemm_gflops": manifest.floor.get("sgemm_gflops"),

@@ -11,17 +11,20 @@ knows nothing else about a contender: it runs `program` + `train --spec ... --in
        "program": ["{here}/build/my-mlp"]}]}
 
 Keys: name, implementation, algorithm (batched or per-sample), program (a list: `{python}` is
-the running interpreter, `{here}` the folder holding the file); optional threads (a count, or
-"all" for every core: such a contender follows --threads), per_sample (also register
+the running interpreter, `{here}` the folder holding the file, `{numpy_blas}` the OpenBLAS file
+NumPy loaded, harness.numpy_blas; without one the contender is not available); optional threads
+(a count, or "all" for every core: such a contender follows --threads), per_sample (also register
 `<name>-per-sample`), build ("cargo" or "cargo:<package>": built in rust_impl/ by prepare when
 selected), requires (a Python module that must import, e.g. "torch"; "cuda": PyTorch must see
-a GPU: python-torch-cuda), language and approach ("from-scratch" or "framework": the contender's
+a GPU: python-torch-cuda; "numpy-blas": NumPy's BLAS is an OpenBLAS file, harness.numpy_blas),
+language and approach ("from-scratch" or "framework": the contender's
 cell in the report's 2x2, harness.grid).
 
 `<name>@N` runs any contender with N threads (`rust@2`); `--threads 1,2` turns each "all"
 contender into one per count (`rust@1`, `rust@2`), for the thread-scaling plot. By default
 `run` compares like with like: python-numpy and rust at 1 thread and at all cores
-(python-numpy-parallel: NumPy's BLAS threads), plus python-torch at both when it imports.
+(python-numpy-parallel: NumPy's BLAS threads), plus rust-numpy-blas at both where NumPy's BLAS
+is an OpenBLAS file and python-torch at both when it imports.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness import numpy_blas
 from harness.errors import HarnessError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +124,8 @@ class Contender:
 def importable(module: str) -> bool:
     """Whether a contender's `requires` holds: a Python module imports, or for "cuda",
     PyTorch sees a CUDA GPU."""
+    if module == numpy_blas.REQUIREMENT:
+        return numpy_blas.find().path is not None
     if module == "cuda":
         if not importable("torch"):
             return False
@@ -135,8 +141,11 @@ def torch_available() -> bool:
 
 
 def default_names() -> list[str]:
-    """Like for like: each implementation at 1 thread and at all cores (one set on 1 core)."""
+    """Like for like: each implementation at 1 thread and at all cores (one set on 1 core);
+    rust-numpy-blas where NumPy runs on an OpenBLAS file."""
     pairs = [("python-numpy", "python-numpy-parallel"), ("rust", "rust-parallel")]
+    if numpy_blas.find().path is not None:  # Rust on NumPy's OpenBLAS: kernel vs language
+        pairs.append(("rust-numpy-blas", "rust-numpy-blas-parallel"))
     if torch_available():
         pairs.append(("python-torch", "python-torch-parallel"))
     many = (os.cpu_count() or 1) > 1
@@ -196,6 +205,12 @@ def load_file(path: Path) -> dict[str, Contender]:
         ):
             raise HarnessError(f"{where}.program: expected a non-empty list of strings")
         argv = tuple(p.replace("{python}", sys.executable).replace("{here}", here) for p in program)
+        if any(numpy_blas.PLACEHOLDER in p for p in argv):
+            blas = numpy_blas.find().path
+            if blas is None:
+                requires = requires or numpy_blas.REQUIREMENT  # not available here, with why
+            else:
+                argv = tuple(p.replace(numpy_blas.PLACEHOLDER, blas) for p in argv)
         c = Contender(
             name, str(impl), algo, threads, argv, parallel, build, requires, language, approach
         )

@@ -15,7 +15,7 @@ from typing import Any
 from harness.contenders import MLP_BINARY, ROOT, RUST_DIR, torch_available
 
 # Crates whose versions explain the Rust side's speed; read from rust_impl/Cargo.lock.
-CRATES = ("nalgebra", "matrixmultiply", "gemm", "rayon", "safetensors", "serde_json")
+CRATES = ("nalgebra", "matrixmultiply", "gemm", "rayon", "safetensors", "serde_json", "libloading")
 
 
 def _run(argv: list[str], cwd: Path | None = None) -> str | None:
@@ -183,6 +183,7 @@ def capture() -> dict[str, Any]:
         "hostname": uname.node,
         "python": {"version": platform.python_version(), "executable": sys.executable},
         "numpy": numpy_info(),
+        "numpy_blas_file": _numpy_blas_file(),
         "torch": _torch_version(),
         "cuda": _cuda_device(),
         "rustc": _run(["rustc", "--version"]),
@@ -191,6 +192,14 @@ def capture() -> dict[str, Any]:
         "hyperfine": hyperfine_info(),
         "git": git_state(),
     }
+
+
+def _numpy_blas_file() -> dict[str, str | None]:
+    """The OpenBLAS file NumPy loaded (rust-numpy-blas runs on it), or why there is none."""
+    from harness import numpy_blas
+
+    found = numpy_blas.find()
+    return {"path": found.path, "reason": found.reason}
 
 
 def _cuda_device() -> str | None:
@@ -238,6 +247,12 @@ def checklist(env: dict[str, Any]) -> list[tuple[str, str | None, str]]:
             "mlp (Rust binary)",
             mlp and f"{mlp}: {MLP_BINARY}",
             "built by `python -m harness run`, or cargo build --release in rust_impl/",
+        ),
+        (
+            "NumPy's OpenBLAS file (optional)",
+            (env.get("numpy_blas_file") or {}).get("path"),
+            "NumPy on OpenBLAS (the PyPI wheel), for the rust-numpy-blas contenders: "
+            + str((env.get("numpy_blas_file") or {}).get("reason")),
         ),
         ("torch (optional)", env["torch"], "pip install -e '.[torch]' (python-torch contender)"),
         (

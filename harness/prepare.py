@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import datasets, envinfo
+from harness import datasets, envinfo, kernels, numpy_blas
 from harness.contenders import (
     REFERENCE,
     RUST_DIR,
@@ -98,6 +98,9 @@ def plan(options: RunOptions) -> Plan:
     hyperfine = find_hyperfine()
     version = hyperfine_version(hyperfine)
     build_rust(contenders, options.quiet)
+    for c in contenders:
+        if "--blas-library" in c.program:
+            numpy_blas.check(c.program, SPEC_TEMPLATE)
     return Plan(options, contenders, notes, data_dir, target, hyperfine, version)
 
 
@@ -171,6 +174,8 @@ def choose_contenders(options: RunOptions) -> tuple[list[Contender], list[str]]:
         names = ", ".join(c.name for c in chosen if c.requires == module)
         if module == "cuda":
             notes.append(f"{names} skipped: PyTorch sees no CUDA GPU here")
+        elif module == numpy_blas.REQUIREMENT:
+            notes.append(f"{names} not available here: {numpy_blas.find().reason}")
         else:
             hint = " (pip install -e '.[torch]')" if module == "torch" else ""
             notes.append(f"{names} skipped: Python module {module} is not installed{hint}")
@@ -241,7 +246,9 @@ def prepare(
     spec = make_spec(options.dataset, p.data_dir, p.target, options.max_epochs)
     write_spec(run_dir / "spec.json", spec)
     write_inits(run_dir / "init", spec["layers"], options.seeds)
-    write_json(run_dir / "env.json", envinfo.capture())
+    env = envinfo.capture()
+    env["rust_kernels"] = kernels.choose(p.contenders, run_dir / "spec.json")
+    write_json(run_dir / "env.json", env)
     train_samples, test_samples = _sample_counts(p.data_dir)
     floor = sgemm_floor(spec, train_samples, test_samples, [c.threads for c in p.contenders])
     shuffle_seed = options.shuffle_seed

@@ -17,7 +17,14 @@ from typing import Any
 
 import jinja2
 
-from harness import __version__, formats, wording, wording_env, wording_grid
+from harness import (
+    __version__,
+    formats,
+    wording,
+    wording_decompose,
+    wording_env,
+    wording_grid,
+)
 from harness.records import no_links, read_analysis, read_manifest, read_optional_json
 
 RAW_PATTERNS = (
@@ -204,6 +211,7 @@ def context(run_dir: Path) -> dict[str, Any]:
         "floor_notes": wording.floor_notes(a),
         "labels": wording.labels(a),
         "grids": [wording_grid.grid(g, a) for g in a.get("grid") or []],
+        "decomposition": wording_decompose.section(a, read_optional_json(run_dir / "env.json")),
         "rows": rows,
         "names": [r["name"] for r in rows],
         "failed": [r for r in rows if r["status"] not in ("ok", "invalid")],
@@ -277,6 +285,7 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     for g in ctx["grids"]:
         lines += ["", *grid_markdown(g)]
+    lines += wording_decompose.markdown(ctx["decomposition"])
     if ctx["cross"]:
         lines += ["", "Cross-thread ratios (unequal resources, not like for like):", ""]
         lines += [f"- {md(c['sentence'])}" for c in ctx["cross"]]

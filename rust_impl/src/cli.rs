@@ -73,6 +73,31 @@ pub fn parse(name: &'static str, version: &'static str) -> TrainArgs {
     }
 }
 
+/// As [`parse`], with a binary's own flags `E`, given before `train` (as the NumPy program's
+/// `--backend`), besides the shared `train` flags.
+pub fn parse_with<E: clap::Args + FromArgMatches>(
+    name: &'static str,
+    version: &'static str,
+) -> (TrainArgs, E) {
+    let matches = E::augment_args(Cli::command())
+        .name(name)
+        .bin_name(name)
+        .version(version)
+        .get_matches();
+    match (
+        Cli::from_arg_matches(&matches),
+        E::from_arg_matches(&matches),
+    ) {
+        (
+            Ok(Cli {
+                command: Command::Train(args),
+            }),
+            Ok(extra),
+        ) => (args, extra),
+        (Err(e), _) | (_, Err(e)) => e.exit(),
+    }
+}
+
 /// `--threads` (1 to 1024) and `--max-steps` (1 to 2^63 - 1, if given), as CONTRACT.md rules.
 pub fn counts(threads: &str, max_steps: Option<&str>) -> Result<(usize, Option<usize>), Error> {
     let threads = int("--threads", threads, MAX_THREADS, "an integer in [1, 1024]")?;

@@ -144,6 +144,9 @@ pub enum Error {
     /// The trained model cannot be written.
     #[error("error: {path}: cannot write model file: {reason}")]
     SaveModel { path: String, reason: String },
+    /// A `--blas-library` that cannot be loaded or lacks a 64-bit-integer sgemm.
+    #[error("error: {path}: {what}")]
+    BlasLibrary { path: String, what: String },
     /// The compute threads cannot be started.
     #[error("error: cannot start {threads} compute threads: {reason}")]
     Threads { threads: usize, reason: String },

@@ -1,5 +1,6 @@
 //! A multilayer perceptron trained with plain SGD: the Rust contender of the MLP benchmark.
 
+pub mod blas;
 pub mod cli;
 pub mod data;
 pub mod error;
@@ -9,3 +10,4 @@ pub mod model;
 pub mod modelfile;
 pub mod spec;
 pub mod train;
+pub mod tune;

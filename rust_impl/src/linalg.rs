@@ -5,7 +5,10 @@
 //! one binary runs on any x86-64 or AArch64 machine): matrixmultiply 0.3 (nalgebra's own; its
 //! default `avx512` feature gives it AVX-512 kernels too, on Rust >= 1.89) and the gemm crate
 //! 0.19 (faer's kernels; its `x86-v4` feature adds AVX-512 kernels on stable Rust).
-//! [`Kernel::detect`] picks the gemm crate on AVX-512 CPUs and matrixmultiply elsewhere.
+//! The `mlp` binary picks between them by measurement (crate::tune); [`Kernel::detect`], a
+//! guess by CPU flag (the gemm crate on AVX-512, matrixmultiply elsewhere), remains for library
+//! users and benches that measure nothing. [`Kernel::Blas`] sends every product to a BLAS
+//! library opened at run time (crate::blas).
 //!
 //! Measured on the 2-vCPU Intel Xeon (lscpu "Intel(R) Xeon(R) Processor", family 6 model 207,
 //! AVX-512), `cargo bench --bench gemm`, GFLOP/s, best of 4 runs made at load averages 2.8-6.6
@@ -37,6 +40,8 @@
 use std::cell::Cell;
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
+
+use crate::blas::Blas;
 
 thread_local! {
     static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
@@ -73,13 +78,16 @@ pub enum Kernel {
     MatrixMultiply,
     /// The `gemm` crate 0.19 (faer's kernels).
     Gemm,
+    /// A BLAS library opened at run time (`--blas-library`): every product, thin ones too,
+    /// threaded by the library itself (its thread count set once, at start).
+    Blas(&'static Blas),
 }
 
 /// Smallest m, n and k for which a single-threaded product goes to the chosen [`Kernel`].
 pub const LARGE: usize = 64;
 
 impl Kernel {
-    /// The faster library on this CPU, from its features (see the module's measurements).
+    /// A guess by CPU flag (see the module's measurements); the binary measures instead.
     pub fn detect() -> Kernel {
         if simd() == "AVX-512" {
             Kernel::Gemm
@@ -88,16 +96,32 @@ impl Kernel {
         }
     }
 
+    /// Whether the library threads each product itself, so that the training step and the
+    /// scoring run on one Rust thread (as NumPy's do), not split over the rayon pool.
+    pub fn threads_itself(self) -> bool {
+        matches!(self, Kernel::Blas(_))
+    }
+
+    /// The name used in the kernel cache and the metrics: `gemm`, `matrixmultiply`, `blas`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::MatrixMultiply => "matrixmultiply",
+            Kernel::Gemm => "gemm",
+            Kernel::Blas(_) => "blas",
+        }
+    }
+
     /// What the metrics' "gemm" field says: the libraries and the SIMD level in use.
     pub fn describe(self) -> String {
         let libs = match self {
+            Kernel::Blas(lib) => return lib.describe(1),
             Kernel::MatrixMultiply => format!(
                 "matrixmultiply 0.3 sgemm (kc 784, mc 128) for products of at least {LARGE} rows, \
                  columns and depth, gemm 0.19 (faer) for the rest"
             ),
             Kernel::Gemm => "gemm 0.19 (faer) for every product".to_string(),
         };
-        format!("{libs}; {} kernels, chosen at run time", simd())
+        format!("{libs}; {} kernels", simd())
     }
 }
 
@@ -195,6 +219,34 @@ pub fn gemm(
     let (b_rs, b_cs) = b.strides();
     let large = m >= LARGE && n >= LARGE && k >= LARGE;
     let _call = KernelCall::enter();
+    if let Kernel::Blas(lib) = kernel {
+        // Column-major with unit row strides (every view here is a block of whole columns); a
+        // transposed operand is the stored matrix with the library's transpose flag.
+        let operand = |op: &Op| {
+            let (rs, cs) = op.view.strides();
+            assert_eq!(rs, 1, "gemm: BLAS operands need contiguous columns");
+            (
+                op.view.as_ptr(),
+                cs.max(op.view.nrows()).max(1),
+                op.transposed,
+            )
+        };
+        assert_eq!(d_rs, 1, "gemm: BLAS destinations need contiguous columns");
+        let ldc = (d_cs as usize).max(m).max(1);
+        // SAFETY: shapes checked above; pointers and leading dimensions come from live views
+        // of those shapes; `dst` is a unique borrow, so it aliases neither operand.
+        unsafe {
+            lib.sgemm(
+                (m, n, k),
+                alpha,
+                operand(&a),
+                operand(&b),
+                if accumulate { 1.0 } else { 0.0 },
+                (dst.as_mut_ptr(), ldc),
+            );
+        }
+        return;
+    }
     if threads <= 1 && large && kernel == Kernel::MatrixMultiply {
         // SAFETY: as for gemm below; matrixmultiply computes dst = alpha a b + beta dst.
         unsafe {

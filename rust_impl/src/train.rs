@@ -108,9 +108,15 @@ pub struct Trainer {
 impl Trainer {
     /// Buffers for mini-batches of up to `batch` samples, on `opts.threads` threads.
     pub fn new(model: &Mlp, batch: usize, opts: &Options) -> Self {
+        // A library that threads its own products gets the whole batch on one Rust thread.
+        let threads = if opts.kernel.threads_itself() {
+            1
+        } else {
+            opts.threads
+        };
         let workers = match opts.algorithm {
             Algorithm::Batched => {
-                Workers::Batched(DataParallel::new(model, batch, opts.threads, opts.kernel))
+                Workers::Batched(DataParallel::new(model, batch, threads, opts.kernel))
             }
             Algorithm::PerSample => Workers::PerSample(
                 (0..opts.threads.clamp(1, batch.max(1)))
@@ -120,7 +126,7 @@ impl Trainer {
         };
         Trainer {
             workers,
-            eval: Evaluator::new(model, EVAL_CHUNK, opts.threads, opts.kernel),
+            eval: Evaluator::new(model, EVAL_CHUNK, threads, opts.kernel),
         }
     }
 

@@ -439,3 +439,80 @@ fn out_of_range_threads_and_max_steps_give_one_line_and_version_prints_name_and_
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "mlp 0.1.0\n");
 }
+
+/// Runs `mlp FLAGS... train --spec SPEC ARGS...` (the binary's own flags come before `train`).
+fn mlp_with(flags: &[&str], spec: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mlp"))
+        .args(flags)
+        .arg("train")
+        .arg("--spec")
+        .arg(spec)
+        .args(args)
+        .output()
+        .expect("mlp runs")
+}
+
+#[test]
+fn a_blas_library_that_is_not_a_shared_library_is_named_before_the_spec_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a library\n").unwrap();
+    // The spec does not exist either: the library is checked first.
+    let out = mlp_with(
+        &["--blas-library", text.to_str().unwrap()],
+        &dir.path().join("absent.json"),
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefix = format!(
+        "error: {}: cannot load as a shared library: ",
+        text.display()
+    );
+    assert!(stderr.starts_with(&prefix), "{stderr}");
+    assert_eq!((stderr.lines().count(), out.status.code()), (1, Some(2)));
+}
+
+#[test]
+fn a_library_without_a_cblas_sgemm_is_refused_naming_what_it_lacks() {
+    let libm = Path::new("/lib/x86_64-linux-gnu/libm.so.6");
+    if !libm.exists() {
+        eprintln!("skipped: {} not present", libm.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), &spec_value(&mnist_mini()));
+    let out = mlp_with(&["--blas-library", libm.to_str().unwrap()], &spec, &[]);
+    assert_bad_input(
+        &out,
+        "error: /lib/x86_64-linux-gnu/libm.so.6: no cblas sgemm in it; expected a 64-bit-integer \
+         OpenBLAS (exporting scipy_cblas_sgemm64_ as NumPy's wheel does, cblas_sgemm64_, or \
+         cblas_sgemm built with USE64BITINT)",
+    );
+}
+
+#[test]
+fn a_named_kernel_is_recorded_as_named_and_trains_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(dir.path(), &spec_value(&mnist_mini()));
+    let mut losses = Vec::new();
+    for kernel in ["gemm", "matrixmultiply"] {
+        let metrics = dir.path().join(format!("{kernel}.jsonl"));
+        let out = mlp_with(
+            &["--kernel", kernel],
+            &spec,
+            &[
+                "--max-steps",
+                "3",
+                "--metrics-out",
+                metrics.to_str().unwrap(),
+            ],
+        );
+        let ev = events(&out, 0, &metrics);
+        assert_eq!(
+            ev[0]["kernel_choice"],
+            json!({"chosen": kernel, "by": "--kernel"})
+        );
+        losses.push(ev[ev.len() - 2]["loss"].as_f64().unwrap());
+    }
+    assert!((losses[0] - losses[1]).abs() < 1e-4, "{losses:?}");
+}
