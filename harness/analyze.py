@@ -247,6 +247,8 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
     like, cross = pairing.comparisons(summaries, ok, folder["reference"], cfg)
     facts = noise(valid[valid["ok"]], outcome, cfg)
     reliability.judge(like, summaries, ok, facts, cfg)
+    decomposition = decompose.decompositions(summaries, ok, folder["reference"], cfg)
+    reliability.withhold(decomposition, like)
     usable = [
         c for c in like if c["ratio"] is not None and c["verdict"] not in reliability.NO_VERDICT
     ]
@@ -274,7 +276,7 @@ def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str
         },
         "thread_scaling": thread_scaling(list(summaries.values())),
         "grid": grid.grids(summaries, ok, folder["reference"], cfg),
-        "decomposition": decompose.decompositions(summaries, ok, folder["reference"], cfg),
+        "decomposition": decomposition,
         "floor": {
             "blas": blas_name(manifest.floor),
             "sgemm_gflops": manifest.floor.get("sgemm_gflops"),

@@ -147,3 +147,12 @@ def judge(
             c["verdict"] = "not_comparable"
         elif c["reference_health"]:
             c["verdict"] = "unreliable"
+
+
+def withhold(rows: list[dict[str, Any]], like: list[dict[str, Any]]) -> None:
+    """Mark each kernel x language decomposition (harness.decompose) whose twin or native
+    contender has no standing verdict: `withheld` lists those verdicts (empty: it stands)."""
+    verdicts = {c["contender"]: c["verdict"] for c in like}
+    for row in rows:
+        found = {verdicts.get(row[k]) for k in ("twin", "native")} & set(NO_VERDICT)
+        row["withheld"] = sorted(v for v in found if v)

@@ -31,6 +31,9 @@ def sentence(d: dict[str, Any], scope: str = "whole") -> str | None:
     threads = d["threads"]
     where = f"At {threads} thread{'s' if threads != 1 else ''}"
     what = "over the whole run" if scope == "whole" else "per training epoch"
+    if d.get("withheld"):
+        why = " and ".join(v.replace("_", " ") for v in d["withheld"])
+        return f"{where}, {what}: {why} (see the headline): the split is shown, not judged."
     total, lang, kern = (f[k]["ratio"] for k in ("total", "language", "kernel"))
     return (
         f"{where}, {what}, of {d['native']}'s {total:.2f}x over {d['reference']}, "
