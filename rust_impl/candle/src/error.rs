@@ -2,7 +2,6 @@
 
 use std::error::Error as _;
 use std::io;
-use std::path::Path;
 
 use mlp::error::{os_reason, Error};
 
@@ -27,11 +26,11 @@ impl Failure {
     }
 }
 
-/// A failure to write the model file, with the C library's reason when it was an I/O error
-/// (candle wraps it in a safetensors error).
-pub fn save_failure(path: &Path, e: &candle_core::Error) -> Failure {
+/// Why candle could not write the model file: the C library's reason when it was an I/O error
+/// (candle wraps it in a safetensors error), else candle's text.
+pub fn save_reason(e: &candle_core::Error) -> String {
     let mut source = e.source();
-    let reason = loop {
+    loop {
         match source {
             Some(s) => match s.downcast_ref::<io::Error>() {
                 Some(io) => break os_reason(io),
@@ -39,9 +38,5 @@ pub fn save_failure(path: &Path, e: &candle_core::Error) -> Failure {
             },
             None => break e.to_string(),
         }
-    };
-    Failure::Contract(Error::SaveModel {
-        path: path.display().to_string(),
-        reason,
-    })
+    }
 }

@@ -13,7 +13,7 @@ use mlp::model::Mlp;
 use mlp::modelfile;
 use mlp::spec::{Init, Spec};
 use mlp::train::{describe_init, Algorithm};
-use mlp_candle::error::{save_failure, Failure};
+use mlp_candle::error::{save_reason, Failure};
 use mlp_candle::net::Net;
 use mlp_candle::train::{train, Options, Tensors};
 use mlp_candle::CANDLE_VERSION;
@@ -107,7 +107,10 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
         started,
     )?;
     if let Some(path) = &args.save_model {
-        net.save(path).map_err(|e| save_failure(path, &e))?;
+        // Written atomically by the mlp crate: candle saves to its temporary file.
+        modelfile::write_atomically(path, |temporary| {
+            net.save(temporary).map_err(|e| save_reason(&e))
+        })?;
     }
     Ok(status.exit_code())
 }
