@@ -213,3 +213,85 @@ fn folder_of(path: &Path) -> PathBuf {
     };
     PathBuf::from(OsStr::from_bytes(trimmed))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn the_folder_of_a_path_is_pythons_dirname() {
+        for (path, folder) in [
+            ("model.safetensors", "."),
+            ("/model", "/"),
+            ("a/b", "a"),
+            ("a//b", "a"),
+            ("a/", "a"),
+            ("//x", "//"),
+        ] {
+            assert_eq!(folder_of(Path::new(path)), PathBuf::from(folder), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_model_replaces_a_regular_file_whole_and_leaves_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        std::fs::write(&path, b"earlier").unwrap();
+        write_atomically(&path, |t| {
+            std::fs::write(t, b"new").map_err(|e| os_reason(&e))
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["model.safetensors"]);
+    }
+
+    #[test]
+    fn a_failing_write_removes_the_temporary_file_and_keeps_the_earlier_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        std::fs::write(&path, b"earlier").unwrap();
+        let e = write_atomically(&path, |t| {
+            std::fs::write(t, b"half").unwrap();
+            Err("No space left on device".to_string())
+        })
+        .unwrap_err();
+        let line = format!(
+            "error: {}: cannot write model file: No space left on device",
+            path.display()
+        );
+        assert_eq!(e.to_string(), line);
+        assert_eq!(std::fs::read(&path).unwrap(), b"earlier");
+        assert_eq!(names(dir.path()), ["model.safetensors"]);
+    }
+
+    #[test]
+    fn a_symlink_or_a_folder_is_refused_untouched_without_calling_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("earlier");
+        std::fs::write(&target, b"earlier").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let folder = dir.path().join("folder");
+        std::fs::create_dir(&folder).unwrap();
+        for path in [&link, &folder] {
+            let e = write_atomically(path, |_| panic!("the writer must not run")).unwrap_err();
+            let line = format!(
+                "error: {}: cannot write model file: not a regular file",
+                path.display()
+            );
+            assert_eq!(e.to_string(), line);
+        }
+        assert_eq!(std::fs::read_link(&link).unwrap(), target);
+        assert_eq!(std::fs::read(&target).unwrap(), b"earlier");
+        assert_eq!(names(dir.path()), ["earlier", "folder", "link"]);
+    }
+}
