@@ -166,15 +166,19 @@ pub fn write_atomically(
     let folder = folder_of(path);
     let simple = uuid::Uuid::new_v4().simple().to_string();
     let temporary = folder.join(format!(".mlp-model-{}.tmp", &simple[..16]));
-    let file = OpenOptions::new()
+    OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o666)
         .open(&temporary)
         .map_err(|e| fail(os_reason(&e)))?;
     set_pending(Some(temporary.clone()));
+    let synced = |()| {
+        let file = std::fs::File::open(&temporary).map_err(|e| os_reason(&e))?;
+        file.sync_all().map_err(|e| os_reason(&e))
+    };
     let written = write(&temporary)
-        .and_then(|()| file.sync_all().map_err(|e| os_reason(&e)))
+        .and_then(synced)
         .and_then(|()| refuse_unless_regular(path))
         .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| os_reason(&e)));
     if written.is_err() {

@@ -1,9 +1,6 @@
 //! Failures of `mlp-candle`: the contract's (shared with the `mlp` crate) or candle's own.
 
-use std::error::Error as _;
-use std::io;
-
-use mlp::error::{os_reason, Error};
+use mlp::error::Error;
 
 /// A failure that ends the program.
 #[derive(Debug, thiserror::Error)]
@@ -22,21 +19,6 @@ impl Failure {
         match self {
             Failure::Contract(e) => e.exit_code(),
             Failure::Candle(_) => 2,
-        }
-    }
-}
-
-/// Why candle could not write the model file: the C library's reason when it was an I/O error
-/// (candle wraps it in a safetensors error), else candle's text.
-pub fn save_reason(e: &candle_core::Error) -> String {
-    let mut source = e.source();
-    loop {
-        match source {
-            Some(s) => match s.downcast_ref::<io::Error>() {
-                Some(io) => break os_reason(io),
-                None => source = s.source(),
-            },
-            None => break e.to_string(),
         }
     }
 }
