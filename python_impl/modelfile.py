@@ -67,11 +67,12 @@ def write_atomically(path: str, blob: bytes) -> None:
     it; InputError (the destination untouched, no temporary file left) when that fails."""
     _refuse_unless_regular(path)
     temporary = temporary_name(os.path.dirname(path) or ".")
+    PENDING.add(temporary)  # before it exists: a signal from now on removes it
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     except OSError as e:
+        PENDING.discard(temporary)
         raise InputError(f"{path}: cannot write model file: {e.strerror}") from None
-    PENDING.add(temporary)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(blob)

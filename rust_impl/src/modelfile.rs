@@ -166,13 +166,16 @@ pub fn write_atomically(
     let folder = folder_of(path);
     let simple = uuid::Uuid::new_v4().simple().to_string();
     let temporary = folder.join(format!(".mlp-model-{}.tmp", &simple[..16]));
-    OpenOptions::new()
+    set_pending(Some(temporary.clone())); // before it exists: a signal from now on removes it
+    if let Err(e) = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o666)
         .open(&temporary)
-        .map_err(|e| fail(os_reason(&e)))?;
-    set_pending(Some(temporary.clone()));
+    {
+        set_pending(None);
+        return Err(fail(os_reason(&e)));
+    }
     let synced = |()| {
         let file = std::fs::File::open(&temporary).map_err(|e| os_reason(&e))?;
         file.sync_all().map_err(|e| os_reason(&e))
