@@ -17,6 +17,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -625,3 +626,26 @@ def test_a_signal_in_the_first_20_ms_of_the_programs_own_code_exits_128_plus_n_w
     line = f"error: interrupted by {sig.name}\n"
     assert (proc.returncode, out, err.decode()) == (128 + sig, b"", line)
     assert list(tmp_path.iterdir()) == [tmp_path / "spec.json"]
+
+
+SPY = """
+import runpy, signal, sys
+for name in ("argparse", "numpy"):
+    sys.modules.pop(name, None)
+class Spy:  # reports, for each module below, whether SIGTERM was handled when it was imported
+    def find_spec(self, name, path=None, target=None):
+        if name in ("argparse", "numpy"):
+            print(name, signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+sys.meta_path.insert(0, Spy())
+sys.argv = ["python_impl", "train", "--spec", sys.argv[1], "--max-steps", "1"]
+runpy.run_module("python_impl", run_name="__main__")
+"""
+
+
+def test_python_handles_signals_before_it_imports_argparse_or_numpy(tmp_path: Path) -> None:
+    """The handlers come first in python_impl/__main__.py: the heavy imports are covered."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SPY, str(write_spec(tmp_path))], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["argparse True", "numpy True"]
