@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
+from python_impl import signals
+
+if __name__ == "__main__":  # first of all: from here on a signal ends the run in one line
+    signals.install()
+
+import argparse  # the rest after the signal handlers
 import json
-import os
 import re
-import signal
 import sys
 import time
 
 from python_impl import __version__
-from python_impl.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, Diverged, InputError
+from python_impl.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_DIVERGED,
+    Diverged,
+    InputError,
+    shown,
+)
 
 MAX_THREADS = 1024
 # The integer flags: name -> (largest value, the rule as error lines state it).
@@ -30,15 +39,6 @@ def flag_int(flag: str, text: str | None) -> int | None:
     if re.fullmatch(r"[0-9]+", text) and len(digits) <= 20 and 1 <= int(digits or 0) <= largest:
         return int(digits)
     raise InputError(f"{flag}: expected {rule}, got {json.dumps(text, ensure_ascii=False)}")
-
-
-def exit_on_signal(signum: int, _frame: object) -> None:
-    """SIGINT/SIGTERM: one line, then exit 128 + the signal's number at once (no traceback).
-
-    Every metrics line is flushed when written, so the stream holds whole lines only.
-    """
-    os.write(2, f"error: interrupted by {signal.Signals(signum).name}\n".encode())
-    os._exit(128 + signum)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             max_steps=flag_int("--max-steps", args.max_steps),
         )
         return run(options, backend_for(args.backend, args.device), started)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+    except InputError as e:  # paths as the Rust binary prints them (CONTRACT.md, *Paths*)
+        print(f"error: {shown(str(e))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except Diverged as e:
         print(f"error: {e}", file=sys.stderr)
@@ -126,6 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, exit_on_signal)
     sys.exit(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from python_impl.errors import InputError
+from python_impl.errors import NUL_IN_PATH, InputError
 
 IMAGES_MAGIC = 0x00000803  # u8 data, 3 dimensions: count, rows, cols
 LABELS_MAGIC = 0x00000801  # u8 data, 1 dimension: count
@@ -62,6 +62,8 @@ def read_file(path: Path | str, limit: int | None = None) -> bytes:
             return f.read() if limit is None else f.read(limit + 1)
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except ValueError:  # a NUL byte in the path (only a JSON string can hold one)
+        raise InputError(f"{path}: cannot read: {NUL_IN_PATH}") from None
 
 
 def read_bytes(path: str) -> bytes:

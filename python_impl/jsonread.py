@@ -1,6 +1,7 @@
 """JSON read exactly as the Rust binary's serde_json reads it: same values, same error positions.
 
-- Text must be UTF-8; NaN, Infinity and numbers beyond float64 are errors.
+- Text must be UTF-8; NaN, Infinity and numbers beyond float64 are errors (at the number's
+  last character, or at the exponent digit that takes serde_json's i32 exponent past 2^31 - 1).
 - An integer literal in [-2^63, 2^64) is an integer; any other number (and ``-0``) is a float64,
   correctly rounded (serde_json with ``float_roundtrip``).
 - Arrays and objects nest at most 127 deep: serde_json's recursion limit makes the 128th
@@ -23,6 +24,7 @@ from typing import Any
 
 MAX_DEPTH = 128  # serde_json's recursion limit: the 128th nested [ or { is an error
 INT_RANGE = range(-(2**63), 2**64)  # integers serde_json keeps as integers (i64 or u64)
+EXPONENT_MAX = 2**31 - 1  # serde_json reads an exponent's digits into an i32
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)  # strings and brackets
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|.)", re.DOTALL)
 _LEADING, _TRAILING = range(0xD800, 0xDC00), range(0xDC00, 0xE000)  # UTF-16 surrogate halves
@@ -78,7 +80,9 @@ def _loads(text: str) -> tuple[Any, float | None]:
         value = float(literal)
         if math.isinf(value):
             found = token(literal)
-            raise _ErrorAt(found.end() - 1 if found else 0)
+            where = found.end() - 1 if found else 0
+            overflow = _exponent_overflow(literal)
+            raise _ErrorAt(found.start() + overflow if found and overflow else where)
         return value
 
     def parse_int(literal: str) -> int | float:  # beyond 64 bits, or -0: a float
@@ -100,6 +104,25 @@ def _loads(text: str) -> tuple[Any, float | None]:
     except RecursionError:  # nested deeper than Python's limit: far past MAX_DEPTH
         return None, math.inf
     return doc, None
+
+
+def _exponent_overflow(literal: str) -> int | None:
+    """Where serde_json stops reading a number whose exponent overflows its i32, if it does.
+
+    serde_json accumulates the exponent's digits in an i32 and, for a number that is not zero
+    with a positive exponent, fails at the first digit that would take it past 2^31 - 1 (the
+    10th or 11th digit), before the number's last character. Returns that digit's index.
+    """
+    marker = re.search(r"[eE][+-]?", literal)
+    if marker is None or marker.group().endswith("-"):
+        return None
+    exponent = 0
+    for i in range(marker.end(), len(literal)):
+        digit = ord(literal[i]) - ord("0")
+        if exponent * 10 + digit > EXPONENT_MAX:
+            return i
+        exponent = exponent * 10 + digit
+    return None
 
 
 def _serde_only_error(text: str) -> int | None:

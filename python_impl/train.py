@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from python_impl import __version__
 from python_impl.data import Dataset, load_dataset
-from python_impl.errors import Diverged, InputError
+from python_impl.errors import Diverged, InputError, shown
 from python_impl.metrics import MetricsWriter
 from python_impl.model import (
     BatchedTrainer,
@@ -138,10 +138,10 @@ def check_against_data(spec: Spec, data: Dataset) -> None:
 
 
 def init_name(spec: Spec, init: str | None) -> str:
-    """How the start event names the initial weights: the file, or he_normal:<seed>."""
-    if init is not None:
-        return init
-    return spec.init.path if spec.init.path is not None else f"he_normal:{spec.init.seed}"
+    """How the start event names the initial weights: the file (shown as the Rust binary shows
+    a path), or he_normal:<seed>."""
+    path = init if init is not None else spec.init.path
+    return shown(path) if path is not None else f"he_normal:{spec.init.seed}"
 
 
 def initial_params(spec: Spec, init: str | None) -> Params:

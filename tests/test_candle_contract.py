@@ -12,6 +12,14 @@ from pathlib import Path
 
 import pytest
 from test_contract_agreement import CASES, case_args, write_spec
+from test_faults_contenders import (
+    EARLIER_MODEL,
+    NOT_FILES,
+    make_destination,
+    save_args,
+    small_disk,  # noqa: F401 (a fixture)
+    snapshot,
+)
 
 from harness import prepare
 from harness.contenders import MLP_BINARY, RUST_DIR, Contender, select
@@ -116,6 +124,51 @@ def test_rust_candle_reports_divergence_at_the_same_step_as_mlp_with_exit_3(
     assert [p.returncode for p in results.values()] == [3, 3], results
     assert results["mlp-candle"].stderr == results["mlp"].stderr
     assert results["mlp"].stderr.startswith("error: training diverged: ")
+
+
+@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.parametrize("kind", [*NOT_FILES, "/dev/full"])
+def test_rust_candle_refuses_a_model_path_that_is_not_a_regular_file_as_mlp_does(
+    kind: str, candle: Path, tmp_path: Path
+) -> None:
+    """Exit 2, mlp's line, and the path and its folder exactly as before (candle's own
+    VarMap::save would replace a symlink or /dev/full with a regular file)."""
+    for program in (MLP_BINARY, candle):
+        folder = tmp_path / program.name
+        folder.mkdir()
+        model = Path(kind) if kind == "/dev/full" else make_destination(folder, kind)
+        before = snapshot(folder)
+        proc = subprocess.run(
+            [str(program), "train", *save_args(tmp_path, model)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        line = f"error: {model}: cannot write model file: not a regular file\n"
+        assert (proc.returncode, proc.stderr) == (2, line), program.name
+        assert snapshot(folder) == before, program.name
+    assert Path("/dev/full").is_char_device()
+
+
+@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+def test_rust_candle_on_a_full_disk_keeps_the_earlier_model_and_leaves_no_temporary_file(
+    candle: Path,
+    tmp_path: Path,
+    small_disk: Path,  # noqa: F811 (the imported fixture)
+) -> None:
+    for program in (MLP_BINARY, candle):
+        model = small_disk / f"{program.name}.safetensors"
+        model.write_bytes(EARLIER_MODEL)
+        before = snapshot(small_disk)
+        proc = subprocess.run(
+            [str(program), "train", *save_args(tmp_path, model)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        line = f"error: {model}: cannot write model file: No space left on device\n"
+        assert (proc.returncode, proc.stderr) == (2, line), program.name
+        assert snapshot(small_disk) == before, program.name
 
 
 @pytest.mark.parametrize(

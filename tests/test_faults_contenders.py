@@ -3,19 +3,23 @@
 Every case runs the NumPy reference and the Rust binary on the same bytes and asserts the exit
 status and the one stderr line CONTRACT.md gives (identical in both, never a traceback), and that
 what an earlier run left behind is still there: the metrics lines already in the --metrics-out
-file, and the model file at the --save-model path, byte for byte.
+file, and the model file at the --save-model path, byte for byte. A model is only ever written
+through a temporary file renamed over a regular file: never into a device, FIFO, folder or
+symlink, and never half (a full disk leaves the earlier model and no temporary file).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import os
 import resource
 import shutil
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +108,15 @@ def raw_file(tmp: Path, name: str, content: bytes) -> Path:
     return path
 
 
+NOT_UTF8 = b"\xff\xe2\x82-\xf0\x80\x80-\xed\xa0\x80"  # a lone, a cut, an overlong, a surrogate
+EXPONENTS = {  # a learning rate, and the end of its text where serde_json stops reading it
+    "exponent of 11 digits": ("1e99999999999", "1e9999999999"),  # past 2^31 - 1 at the 10th
+    "exponent past 2^31 - 1 at its 11th digit": ("1e21474836470", "1e21474836470"),
+    "exponent of 30 digits after 20 zeros": (
+        "2.5e" + "0" * 20 + "9" * 30,
+        "2.5e" + "0" * 20 + "9" * 10,
+    ),
+}
 BIG = "1" + "0" * 400
 HUGE = "1" + "0" * 5000
 TRAIN, TEST = idx_counts()
@@ -125,6 +138,20 @@ def case(name: str, tmp: Path) -> tuple[list[str], str]:
         spec = spec_text(tmp, ('"name": "mnist-mini"', '"name": "\\ud800"'))
         where = column_of(spec, "\\ud800") + 1  # the character after the escape
         return ["--spec", str(spec)], f"{spec}: not valid JSON (line 1, column {where})"
+    if name in EXPONENTS:
+        literal, stop = EXPONENTS[name]
+        spec = spec_text(tmp, ('"learning_rate": 0.1', f'"learning_rate": {literal}'))
+        where = column_of(spec, stop)
+        return ["--spec", str(spec)], f"{spec}: not valid JSON (line 1, column {where})"
+    if name == "spec file name that is not UTF-8":
+        spec = tmp / os.fsdecode(b"spec-" + NOT_UTF8 + b".json")  # as a program gets the bytes
+        spec.write_text(write_spec(tmp, batch_size=0).read_text())
+        shown = f"{tmp}/spec-{NOT_UTF8.decode('utf-8', 'replace')}.json"  # one U+FFFD each
+        return ["--spec", str(spec)], f"{shown}: batch_size: expected a positive integer, got 0"
+    if name == "init path holding a NUL byte":
+        spec = write_spec(tmp, init={"kind": "file", "path": "model\u0000.safetensors"})
+        reason = "file name contained an unexpected NUL byte"  # Rust's text, in both
+        return ["--spec", str(spec)], f"{tmp}/model\u0000.safetensors: cannot read: {reason}"
     if name == "spec bytes that are not UTF-8":
         spec = raw_file(tmp, "latin1.json", b'{"spec_version": \xff}')
         return ["--spec", str(spec)], f"{spec}: not valid JSON (line 1, column 18)"
@@ -201,15 +228,21 @@ def case(name: str, tmp: Path) -> tuple[list[str], str]:
         flag, value, rule = flags[name]
         line = f'{flag}: expected {rule}, got "{value}"'
         return ["--spec", str(write_spec(tmp)), flag, value], line
+    if name in ("--threads that is not UTF-8", "--max-steps that is not UTF-8"):
+        flag = name.split()[0]
+        rule = "an integer in [1, 1024]" if flag == "--threads" else "an integer in [1, 2^63)"
+        value = os.fsdecode(b"1" + NOT_UTF8)
+        line = f'{flag}: expected {rule}, got "1{NOT_UTF8.decode("utf-8", "replace")}"'
+        return ["--spec", str(write_spec(tmp)), flag, value], line
     if name == "--threads given twice, the last 0":
         line = '--threads: expected an integer in [1, 1024], got "0"'
         return ["--spec", str(write_spec(tmp)), "--threads", "2", "--threads", "0"], line
     if name == "metrics file on a full disk":
         line = "/dev/full: cannot write metrics file: No space left on device"
         return ["--spec", str(write_spec(tmp)), "--metrics-out", "/dev/full"], line
-    if name == "model file on a full disk":
+    if name == "model path that is a device (/dev/full)":
         args = ["--spec", str(write_spec(tmp)), "--max-steps", "1", "--save-model", "/dev/full"]
-        return args, "/dev/full: cannot write model file: No space left on device"
+        return args, "/dev/full: cannot write model file: not a regular file"
     if name == "metrics path that is a directory":
         line = f"{tmp}: cannot open metrics file for appending: Is a directory"
         return ["--spec", str(write_spec(tmp)), "--metrics-out", str(tmp)], line
@@ -222,6 +255,9 @@ CASES = [
     "5000-digit learning rate",
     "lone surrogate escape in dataset.name",
     "spec bytes that are not UTF-8",
+    *EXPONENTS,
+    "spec file name that is not UTF-8",
+    "init path holding a NUL byte",
     "spec that is a directory",
     "spec that never ends (/dev/zero)",
     "spec of 1 MiB + 1 byte of spaces",
@@ -245,8 +281,10 @@ CASES = [
     "--max-steps 2^63",
     "--max-steps -1",
     "--threads given twice, the last 0",
+    "--threads that is not UTF-8",
+    "--max-steps that is not UTF-8",
     "metrics file on a full disk",
-    "model file on a full disk",
+    "model path that is a device (/dev/full)",
     "metrics path that is a directory",
 ]
 
@@ -426,3 +464,188 @@ def test_both_contenders_read_a_spec_of_exactly_the_1_mib_bound(
         programs, tmp_path, ["--spec", str(spec), "--max-steps", "1"]
     ).items():
         assert (proc.returncode, proc.stderr) == (0, ""), program
+
+
+def make_destination(folder: Path, kind: str) -> Path:
+    """A --save-model path in `folder` that exists and is not a regular file (or is a symlink);
+    the earlier model is `folder/earlier.safetensors`."""
+    earlier = folder / "earlier.safetensors"
+    earlier.write_bytes(EARLIER_MODEL)
+    path = folder / "model.safetensors"
+    if kind == "a folder":
+        path.mkdir()
+        (path / "inside").write_bytes(EARLIER_MODEL)
+    elif kind == "a FIFO":
+        os.mkfifo(path)
+    elif kind == "a symlink to the earlier model":
+        path.symlink_to(earlier)
+    elif kind == "a dangling symlink":
+        path.symlink_to(folder / "nowhere.safetensors")
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, bytes | str | None]]:
+    """Every entry of `folder` (recursively): its type and its bytes or link target."""
+    found: dict[str, tuple[str, bytes | str | None]] = {}
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if path.is_symlink():
+            found[name] = ("symlink", os.readlink(path))
+        elif path.is_dir():
+            found[name] = ("folder", None)
+        elif path.is_file():
+            found[name] = ("file", path.read_bytes())
+        else:
+            found[name] = ("other", None)
+    return found
+
+
+NOT_FILES = ["a folder", "a FIFO", "a symlink to the earlier model", "a dangling symlink"]
+
+
+def save_args(tmp: Path, model: Path) -> list[str]:
+    return ["--spec", str(write_spec(tmp)), "--max-steps", "1", "--save-model", str(model)]
+
+
+@pytest.mark.parametrize("kind", NOT_FILES)
+def test_both_contenders_refuse_a_model_path_that_is_not_a_regular_file_and_write_nothing(
+    kind: str, programs: dict[str, list[str]], tmp_path: Path
+) -> None:
+    """Exit 2, one identical line, the path and everything next to it exactly as before."""
+    for program, argv in programs.items():
+        folder = tmp_path / program
+        folder.mkdir()
+        model = make_destination(folder, kind)
+        before = snapshot(folder)
+        proc = subprocess.run(
+            [*argv, "train", *save_args(tmp_path, model)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        line = f"error: {model}: cannot write model file: not a regular file\n"
+        assert (proc.returncode, proc.stderr) == (2, line), program
+        assert snapshot(folder) == before, program
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (a disk too small for the 800 KB model), unmounted afterwards."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_on_a_full_disk_both_contenders_keep_the_earlier_model_whole_and_leave_no_temporary_file(
+    programs: dict[str, list[str]], tmp_path: Path, small_disk: Path
+) -> None:
+    """No space for the new model: exit 2, one identical line, the folder as it was."""
+    for program, argv in programs.items():
+        model = small_disk / f"{program}-model.safetensors"
+        model.write_bytes(EARLIER_MODEL)
+        before = snapshot(small_disk)
+        metrics = tmp_path / f"{program}-metrics.jsonl"  # off the small disk
+        proc = subprocess.run(
+            [*argv, "train", *save_args(tmp_path, model), "--metrics-out", str(metrics)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        line = f"error: {model}: cannot write model file: No space left on device\n"
+        assert (proc.returncode, proc.stderr) == (2, line), program
+        assert snapshot(small_disk) == before, program
+        assert json.loads(metrics.read_text().splitlines()[-1])["event"] == "end"
+
+
+def test_both_contenders_replace_an_earlier_model_whole_and_leave_no_temporary_file(
+    programs: dict[str, list[str]], tmp_path: Path
+) -> None:
+    """A model saved over an earlier one: a readable model, the only file in its folder, with
+    the permissions a plain write gives (0666 less the umask)."""
+    for program, argv in programs.items():
+        folder = tmp_path / program
+        folder.mkdir()
+        model = folder / "model.safetensors"
+        model.write_bytes(EARLIER_MODEL)
+        mode = model.stat().st_mode
+        proc = subprocess.run([*argv, "train", *save_args(tmp_path, model)], capture_output=True)
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(load_file(str(model))) == [
+            "layers.0.bias",
+            "layers.0.weight",
+            "layers.1.bias",
+            "layers.1.weight",
+        ]
+        assert [p.name for p in folder.iterdir()] == ["model.safetensors"], program
+        assert model.stat().st_mode == mode, program
+
+
+def catches(pid: int, sig: signal.Signals) -> bool:
+    """Whether process `pid` has a handler for `sig` (the SigCgt mask of /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (sig - 1) & 1)
+    raise AssertionError(f"no SigCgt line for process {pid}")
+
+
+@pytest.mark.parametrize("delay_ms", [0, 1, 2, 5, 10, 20])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("program", ["python", "rust"])
+def test_a_signal_in_the_first_20_ms_of_the_programs_own_code_exits_128_plus_n_with_one_line(
+    program: str,
+    sig: signal.Signals,
+    delay_ms: int,
+    programs: dict[str, list[str]],
+    tmp_path: Path,
+) -> None:
+    """A signal delay_ms after the program catches SIGTERM (the first thing python_impl's code
+    does, before argparse or NumPy are imported): exit 130/143, the contract's one line, no
+    model file. (Earlier, in the interpreter's own start-up, no program code can answer.)"""
+    model = tmp_path / "model.safetensors"
+    spec = write_spec(tmp_path, max_epochs=1000, target_accuracy=1.0)  # trains for minutes
+    args = ["train", "--spec", str(spec), "--save-model", str(model)]
+    proc = subprocess.Popen(
+        [*programs[program], *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while not catches(proc.pid, signal.SIGTERM):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+    start = time.perf_counter()
+    while time.perf_counter() - start < delay_ms / 1000:
+        pass
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    line = f"error: interrupted by {sig.name}\n"
+    assert (proc.returncode, out, err.decode()) == (128 + sig, b"", line)
+    assert list(tmp_path.iterdir()) == [tmp_path / "spec.json"]
+
+
+SPY = """
+import runpy, signal, sys
+for name in ("argparse", "numpy"):
+    sys.modules.pop(name, None)
+class Spy:  # reports, for each module below, whether SIGTERM was handled when it was imported
+    def find_spec(self, name, path=None, target=None):
+        if name in ("argparse", "numpy"):
+            print(name, signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)
+sys.meta_path.insert(0, Spy())
+sys.argv = ["python_impl", "train", "--spec", sys.argv[1], "--max-steps", "1"]
+runpy.run_module("python_impl", run_name="__main__")
+"""
+
+
+def test_python_handles_signals_before_it_imports_argparse_or_numpy(tmp_path: Path) -> None:
+    """The handlers come first in python_impl/__main__.py: the heavy imports are covered."""
+    proc = subprocess.run(
+        [sys.executable, "-c", SPY, str(write_spec(tmp_path))], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["argparse True", "numpy True"]

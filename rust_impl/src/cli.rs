@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{OsStringValueParser, TypedValueParser};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::error::Error;
@@ -43,7 +44,8 @@ pub struct TrainArgs {
         long,
         default_value = "1",
         value_name = "N",
-        allow_hyphen_values = true
+        allow_hyphen_values = true,
+        value_parser = lossy()
     )]
     pub threads: String,
     /// Append JSON Lines metrics to this file.
@@ -53,8 +55,14 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE.safetensors")]
     pub save_model: Option<PathBuf>,
     /// Stop after K optimizer steps, ignoring the target.
-    #[arg(long, value_name = "K", allow_hyphen_values = true)]
+    #[arg(long, value_name = "K", allow_hyphen_values = true, value_parser = lossy())]
     pub max_steps: Option<String>,
+}
+
+/// A flag's text with bytes that are not UTF-8 shown as U+FFFD (CONTRACT.md), so that the
+/// program's own check, not clap, rejects it in the contract's words.
+fn lossy() -> impl TypedValueParser<Value = String> {
+    OsStringValueParser::new().map(|s| s.to_string_lossy().into_owned())
 }
 
 /// The `train` arguments of the program called `name` (clap prints usage errors and exits 2,
@@ -140,6 +148,7 @@ pub fn exit_on_signals() {
             } else {
                 "SIGTERM"
             };
+            crate::modelfile::discard_temporary();
             eprintln!("error: interrupted by {name}");
             std::process::exit(128 + signal);
         }

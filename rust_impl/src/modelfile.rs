@@ -1,7 +1,17 @@
 //! safetensors model files: `layers.{i}.weight` (out, in) row-major and `layers.{i}.bias` (out),
 //! float32, the layout of a PyTorch `nn.Linear` stack.
+//!
+//! Both Rust contenders write a model atomically (CONTRACT.md, *Model files*) with
+//! [`write_atomically`]: into a new temporary file in the destination's folder, synced to disk,
+//! then renamed over the destination, which must be absent or a regular file (never a symlink,
+//! device, FIFO or folder). A failure or a signal removes the temporary file.
 
-use std::path::Path;
+use std::ffi::OsStr;
+use std::fs::OpenOptions;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use nalgebra::{DMatrix, DVector};
 use safetensors::tensor::{Dtype, SafeTensorError, TensorView};
@@ -118,5 +128,177 @@ pub fn save(model: &Mlp, path: &Path) -> Result<(), Error> {
         views.push((name.clone(), view));
     }
     let bytes = safetensors::serialize(views, None).map_err(|e| fail(e.to_string()))?;
-    std::fs::write(path, bytes).map_err(|e| fail(os_reason(&e)))
+    write_atomically(path, |temporary| {
+        std::fs::write(temporary, &bytes).map_err(|e| os_reason(&e))
+    })
+}
+
+/// Why a destination that exists but is not a regular file is refused.
+pub const NOT_REGULAR: &str = "not a regular file";
+
+/// The temporary model file that exists right now, if any: removed on a signal.
+static PENDING: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+fn set_pending(temporary: Option<PathBuf>) {
+    *PENDING.lock().unwrap_or_else(|e| e.into_inner()) = temporary;
+}
+
+/// Removes a model file still being written (called when a signal ends the program).
+pub fn discard_temporary() {
+    if let Some(temporary) = PENDING.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        let _ = std::fs::remove_file(temporary);
+    }
+}
+
+/// Writes a model file at `path` atomically: `write` fills a new temporary file in the same
+/// folder (given its path; it returns the reason of a failure), which is then synced and
+/// renamed over `path`. `path` must be absent or a regular file, checked before and after the
+/// writing. On failure the temporary file is removed and `path` is untouched.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), Error> {
+    let fail = |reason: String| Error::SaveModel {
+        path: path.display().to_string(),
+        reason,
+    };
+    refuse_unless_regular(path).map_err(fail)?;
+    let folder = folder_of(path);
+    let simple = uuid::Uuid::new_v4().simple().to_string();
+    let temporary = folder.join(format!(".mlp-model-{}.tmp", &simple[..16]));
+    set_pending(Some(temporary.clone())); // before it exists: a signal from now on removes it
+    if let Err(e) = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o666)
+        .open(&temporary)
+    {
+        set_pending(None);
+        return Err(fail(os_reason(&e)));
+    }
+    let synced = |()| {
+        let file = std::fs::File::open(&temporary).map_err(|e| os_reason(&e))?;
+        file.sync_all().map_err(|e| os_reason(&e))
+    };
+    let written = write(&temporary)
+        .and_then(synced)
+        .and_then(|()| refuse_unless_regular(path))
+        .and_then(|()| std::fs::rename(&temporary, path).map_err(|e| os_reason(&e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    set_pending(None);
+    written.map_err(fail)?;
+    // Make the rename durable (best effort: not every file system syncs a folder).
+    if let Ok(dir) = std::fs::File::open(&folder) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// `Ok` when `path` is absent or a regular file (not following a symlink), else the reason.
+fn refuse_unless_regular(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(()),
+        Ok(_) => Err(NOT_REGULAR.to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(os_reason(&e)),
+    }
+}
+
+/// The folder of `path` as Python's `os.path.dirname` gives it (`.` for a bare name; `a` for
+/// `a/`), so that both contenders put the temporary file, and fail, in the same place.
+fn folder_of(path: &Path) -> PathBuf {
+    let bytes = path.as_os_str().as_bytes();
+    let Some(slash) = bytes.iter().rposition(|&b| b == b'/') else {
+        return PathBuf::from(".");
+    };
+    let head = &bytes[..=slash];
+    let trimmed = match head.iter().rposition(|&b| b != b'/') {
+        Some(last) => &head[..=last],
+        None => head, // only slashes: the root
+    };
+    PathBuf::from(OsStr::from_bytes(trimmed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut found: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn the_folder_of_a_path_is_pythons_dirname() {
+        for (path, folder) in [
+            ("model.safetensors", "."),
+            ("/model", "/"),
+            ("a/b", "a"),
+            ("a//b", "a"),
+            ("a/", "a"),
+            ("//x", "//"),
+        ] {
+            assert_eq!(folder_of(Path::new(path)), PathBuf::from(folder), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_model_replaces_a_regular_file_whole_and_leaves_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        std::fs::write(&path, b"earlier").unwrap();
+        write_atomically(&path, |t| {
+            std::fs::write(t, b"new").map_err(|e| os_reason(&e))
+        })
+        .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(names(dir.path()), ["model.safetensors"]);
+    }
+
+    #[test]
+    fn a_failing_write_removes_the_temporary_file_and_keeps_the_earlier_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.safetensors");
+        std::fs::write(&path, b"earlier").unwrap();
+        let e = write_atomically(&path, |t| {
+            std::fs::write(t, b"half").unwrap();
+            Err("No space left on device".to_string())
+        })
+        .unwrap_err();
+        let line = format!(
+            "error: {}: cannot write model file: No space left on device",
+            path.display()
+        );
+        assert_eq!(e.to_string(), line);
+        assert_eq!(std::fs::read(&path).unwrap(), b"earlier");
+        assert_eq!(names(dir.path()), ["model.safetensors"]);
+    }
+
+    #[test]
+    fn a_symlink_or_a_folder_is_refused_untouched_without_calling_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("earlier");
+        std::fs::write(&target, b"earlier").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let folder = dir.path().join("folder");
+        std::fs::create_dir(&folder).unwrap();
+        for path in [&link, &folder] {
+            let e = write_atomically(path, |_| panic!("the writer must not run")).unwrap_err();
+            let line = format!(
+                "error: {}: cannot write model file: not a regular file",
+                path.display()
+            );
+            assert_eq!(e.to_string(), line);
+        }
+        assert_eq!(std::fs::read_link(&link).unwrap(), target);
+        assert_eq!(std::fs::read(&target).unwrap(), b"earlier");
+        assert_eq!(names(dir.path()), ["earlier", "folder", "link"]);
+    }
 }

@@ -14,7 +14,6 @@ import contextlib
 import gzip
 import math
 import os
-import signal
 import struct
 import sys
 import time
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from python_impl import __main__ as cli  # noqa: E402 (after the path above)
+from python_impl import signals  # noqa: E402
 
 PARITY_STEPS = 10  # the most steps a parity check takes by default (`verify`: 10, `run`: 3)
 
@@ -42,8 +42,7 @@ def cheating(argv: list[str]) -> bool:
 
 def handle_signals() -> None:
     """SIGINT/SIGTERM as the contract says (one line, exit 128 + signal), like python_impl."""
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, cli.exit_on_signal)
+    signals.install()
 
 
 def escape_pinning() -> None:

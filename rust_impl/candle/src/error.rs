@@ -1,10 +1,6 @@
 //! Failures of `mlp-candle`: the contract's (shared with the `mlp` crate) or candle's own.
 
-use std::error::Error as _;
-use std::io;
-use std::path::Path;
-
-use mlp::error::{os_reason, Error};
+use mlp::error::Error;
 
 /// A failure that ends the program.
 #[derive(Debug, thiserror::Error)]
@@ -25,23 +21,4 @@ impl Failure {
             Failure::Candle(_) => 2,
         }
     }
-}
-
-/// A failure to write the model file, with the C library's reason when it was an I/O error
-/// (candle wraps it in a safetensors error).
-pub fn save_failure(path: &Path, e: &candle_core::Error) -> Failure {
-    let mut source = e.source();
-    let reason = loop {
-        match source {
-            Some(s) => match s.downcast_ref::<io::Error>() {
-                Some(io) => break os_reason(io),
-                None => source = s.source(),
-            },
-            None => break e.to_string(),
-        }
-    };
-    Failure::Contract(Error::SaveModel {
-        path: path.display().to_string(),
-        reason,
-    })
 }

@@ -7,13 +7,13 @@ use serde_json::json;
 
 use mlp::cli::{self, TrainArgs};
 use mlp::data::Dataset;
-use mlp::error::{without_os_error, Error};
+use mlp::error::{os_reason, without_os_error, Error};
 use mlp::metrics::Metrics;
 use mlp::model::Mlp;
 use mlp::modelfile;
 use mlp::spec::{Init, Spec};
 use mlp::train::{describe_init, Algorithm};
-use mlp_candle::error::{save_failure, Failure};
+use mlp_candle::error::Failure;
 use mlp_candle::net::Net;
 use mlp_candle::train::{train, Options, Tensors};
 use mlp_candle::CANDLE_VERSION;
@@ -107,7 +107,10 @@ fn run(args: TrainArgs, started: Instant) -> Result<i32, Failure> {
         started,
     )?;
     if let Some(path) = &args.save_model {
-        net.save(path).map_err(|e| save_failure(path, &e))?;
+        let bytes = net.to_safetensors()?;
+        modelfile::write_atomically(path, |temporary| {
+            std::fs::write(temporary, &bytes).map_err(|e| os_reason(&e))
+        })?;
     }
     Ok(status.exit_code())
 }

@@ -59,9 +59,17 @@ impl Net {
         self.varmap.load(path)
     }
 
-    /// Writes every tensor, float32, in a safetensors file.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.varmap.save(path)
+    /// Every tensor, float32, as the bytes of a safetensors file (what `VarMap::save` writes;
+    /// the `mlp` crate writes them to disk atomically: `VarMap::save` would replace a symlink
+    /// or a device at the path, and its own temporary file outlives a signal).
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let data = self
+            .varmap
+            .data()
+            .lock()
+            .expect("no other thread holds the map");
+        let tensors = data.iter().map(|(name, var)| (name, var.as_tensor()));
+        Ok(safetensors::tensor::serialize(tensors, None)?)
     }
 
     /// The output layer's pre-activation z_L of a (samples, inputs) batch.
