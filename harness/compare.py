@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import analyze, envinfo, formats, pairing, reliability, stats
+from harness import analyze, formats, identity, pairing, reliability, stats
 from harness.errors import HarnessError
 from harness.records import read_optional_json
 
@@ -45,8 +45,8 @@ class Side:
     ok: dict[str, Any]
     references: dict[str, str]
     main: str | None
-    spec: str | None = None  # spec sha256: dataset, network and target
-    machine: str | None = None  # the machine's fingerprint (envinfo.fingerprint)
+    spec: str | None = None  # the workload (harness.identity.spec_key)
+    machine: str | None = None  # the machine's fingerprint (harness.identity.machine_of)
     withheld: dict[str, str] = field(default_factory=dict)  # name -> why no verdict here
 
 
@@ -70,8 +70,9 @@ def read_side(run_dir: Path) -> Side:
         if c["verdict"] in reliability.NO_VERDICT
     }
     env = read_optional_json(Path(run_dir) / "env.json")
-    machine = envinfo.fingerprint(env) if env else None
-    return Side(ok, refs, main, folder["manifest"].spec_sha256, machine, withheld)
+    spec = read_optional_json(Path(run_dir) / "spec.json")
+    machine = identity.machine_of(env)["fingerprint"] if env else None
+    return Side(ok, refs, main, identity.spec_key(spec) if spec else None, machine, withheld)
 
 
 def check_comparable(a: Side, b: Side, dir_a: Path, dir_b: Path, cfg: CompareConfig) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import platform
 import subprocess
@@ -154,16 +152,6 @@ def hyperfine_info() -> dict[str, Any]:
     except HarnessError as exc:
         return {"path": None, "version": None, "missing": str(exc)}
     return {"path": str(path), "version": version, "lacks": missing_features(version)}
-
-
-FINGERPRINT_KEYS = ("cpu_model", "logical_cores", "memory_bytes", "machine", "os")
-
-
-def fingerprint(env: dict[str, Any]) -> str:
-    """The machine in one short hash: CPU model, cores, memory, architecture, OS (not the
-    host name: a VM rebuilt under another name is the same machine for timing)."""
-    facts = {k: env.get(k) for k in FINGERPRINT_KEYS}
-    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def capture() -> dict[str, Any]:

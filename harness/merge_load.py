@@ -15,8 +15,6 @@ merging never writes into an input folder.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import shutil
 import tempfile
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.identity import spec_key
 from harness.records import (
     SCHEMA_VERSION,
     read_analysis,
@@ -208,15 +207,10 @@ def machine(env: dict[str, Any]) -> Machine:
 
 def workload(spec: dict[str, Any]) -> Workload:
     """The spec's hash without `dataset.dir` (a path on the machine that ran it)."""
-    canonical = json.loads(json.dumps(spec))
-    canonical.pop("schema_version", None)
-    if isinstance(canonical.get("dataset"), dict):
-        canonical["dataset"].pop("dir", None)
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
     optimizer = spec.get("optimizer") if isinstance(spec.get("optimizer"), dict) else {}
     dataset = spec.get("dataset") if isinstance(spec.get("dataset"), dict) else {}
     return Workload(
-        key=hashlib.sha256(text.encode()).hexdigest()[:12],
+        key=spec_key(spec, digits=12),
         dataset=str(dataset.get("name") or "unknown"),
         target=spec.get("target_accuracy"),
         layers=list(spec.get("layers") or []),

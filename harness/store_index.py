@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.identity import machine_of, spec_key
 from harness.records import (
     now_iso,
     read_analysis,
@@ -55,31 +56,6 @@ def _sha(*parts: bytes) -> str:
 
 def _bytes(path: Path) -> bytes:
     return path.read_bytes() if path.is_file() else b""
-
-
-def machine_of(env: dict[str, Any]) -> dict[str, Any]:
-    """The hardware facts of env.json and their fingerprint."""
-    numpy = env.get("numpy") if isinstance(env.get("numpy"), dict) else {}
-    pools = [p for p in numpy.get("blas") or [] if isinstance(p, dict)]
-    facts = {
-        "cpu_model": str(env.get("cpu_model") or "unknown CPU"),
-        "logical_cores": env.get("logical_cores") or env.get("cpu_cores"),
-        "memory_bytes": env.get("memory_bytes"),
-        "arch": env.get("machine"),
-        "blas_kernel": (pools[0].get("architecture") if pools else None),
-    }
-    key = json.dumps(facts, sort_keys=True).encode()
-    return {"fingerprint": hashlib.sha256(key).hexdigest()[:16], **facts}
-
-
-def spec_key(spec: dict[str, Any]) -> str:
-    """sha256 of the canonical spec without `dataset.dir`, first 16 hex digits."""
-    canonical = json.loads(json.dumps(spec))
-    canonical.pop("schema_version", None)
-    if isinstance(canonical.get("dataset"), dict):
-        canonical["dataset"].pop("dir", None)
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def commit_time(commit: str | None) -> str | None:

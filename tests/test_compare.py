@@ -104,13 +104,13 @@ def _edit_json(path, **changes):
 def test_folders_of_different_specs_or_machines_are_refused_unless_asked(tmp_path, capsys):
     a = write_results(tmp_path / "a")
     b = write_results(tmp_path / "b", FakeRun(random_seed=8))
-    _edit_json(b / "run.json", spec_sha256="f" * 64)
+    _edit_json(b / "spec.json", batch_size=9)  # another workload
     assert main(["compare", str(a), str(b)]) == 2
     err = capsys.readouterr().err
     assert "ran on different specs" in err and "--allow-different" in err
     assert len(err.strip().splitlines()) == 1
     assert main(["compare", str(a), str(b), "--allow-different"]) == 0
-    _edit_json(b / "run.json", spec_sha256=json.loads((a / "run.json").read_text())["spec_sha256"])
+    (b / "spec.json").write_text((a / "spec.json").read_text())
     _edit_json(b / "env.json", cpu_model="Another CPU")
     assert main(["compare", str(a), str(b)]) == 2
     assert "ran on different machines" in capsys.readouterr().err

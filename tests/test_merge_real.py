@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, probe
 from merge_support import (
     EXAMPLE,
     check_single_folder_machine,
@@ -17,7 +17,6 @@ from merge_support import (
     env_of,
     write_env,
 )
-from test_browser import CHROMIUM, FLAGS, PROBE
 
 from harness.__main__ import main
 from harness.merge import merge
@@ -97,20 +96,4 @@ def test_two_folders_of_one_machine_pool_into_one_row(real_run, tmp_path):
 def test_the_merged_page_loads_in_chromium_with_every_image(three_machines, tmp_path):
     out = tmp_path / "merged"
     assert main(["merge", *map(str, three_machines), "--out", str(out), "--quiet"]) == 0
-    probed = out / "probed.html"
-    probed.write_text((out / "report.html").read_text().replace("<head>", "<head>" + PROBE, 1))
-    dom = subprocess.run(
-        [
-            CHROMIUM,
-            *FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            probed.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    text = dom.split('<pre id="probe">', 1)[1].split("</pre>", 1)[0]
-    probe = json.loads(text.replace("&quot;", '"').replace("&amp;", "&"))
-    assert probe == {"errors": [], "images": 3, "broken": []}
+    assert probe(out / "report.html", tmp_path) == {"errors": [], "images": 3, "broken": []}

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import itertools
-import json
 import multiprocessing
-import re
 import shutil
 import sqlite3
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import postgres_server
 import pytest
+from browser import CHROMIUM, probe
 from data.history_factory import OTHER_MACHINE, History, runs
 from data.results_factory import FakeRun, write_results
 from sqlalchemy import text
-from test_browser import CHROMIUM, FLAGS, PROBE
 
 from harness import store, store_schema
 from harness.__main__ import main
@@ -305,24 +302,7 @@ def test_the_history_page_loads_in_chromium_with_every_figure(tmp_path):
             s.add(stored)
     page = tmp_path / "history.html"
     assert main(["history", "--store", url, "--html", str(page)]) == 0
-    probed = tmp_path / "probed.html"
-    probed.write_text(page.read_text().replace("<head>", "<head>" + PROBE, 1))
-    result = subprocess.run(
-        [
-            CHROMIUM,
-            *FLAGS,
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--dump-dom",
-            probed.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    match = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout, re.S)
-    assert match, result.stderr[-2000:]
-    probe = json.loads(match.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    assert probe == {"errors": [], "images": 2, "broken": []}
+    assert probe(page, tmp_path) == {"errors": [], "images": 2, "broken": []}
     assert "step at run 18" in page.read_text()
 
 
