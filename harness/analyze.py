@@ -89,6 +89,11 @@ def summarize(
         "seconds_per_epoch": spe,
         "user_median": stats.median(timed["user_seconds"]),
         "system_median": stats.median(timed["system_seconds"]),
+        # CPU seconds per process (hyperfine's user + system) and the cores it kept busy
+        "cpu_median": stats.median(timed["user_seconds"] + timed["system_seconds"]),
+        "cores_used_median": stats.median(
+            (timed["user_seconds"] + timed["system_seconds"]) / timed["wall_seconds"]
+        ),
         "max_rss_mib": rss / MIB if rss else None,
         "split": split,
         "startup_load": split["outside"] + split["load"] if split else None,
@@ -345,6 +350,8 @@ def summary_rows(analysis: dict[str, Any]) -> list[SummaryRow]:
                 train_seconds=split.get("train"),
                 eval_seconds=split.get("eval"),
                 max_rss_mib=s["max_rss_mib"],
+                cpu_seconds=s["cpu_median"],
+                cores_used=s["cores_used_median"],
                 train_gflops=s["train_gflops"],
                 sgemm_fraction=s["sgemm_fraction"],
             )

@@ -128,6 +128,8 @@ class SummaryRow:
     train_seconds: float | None
     eval_seconds: float | None
     max_rss_mib: float | None
+    cpu_seconds: float | None  # median user + system CPU seconds per process (hyperfine)
+    cores_used: float | None  # median CPU seconds / wall seconds: how parallel it really ran
     train_gflops: float | None
     sgemm_fraction: float | None
 

@@ -286,3 +286,14 @@ def test_a_folder_without_timed_runs_still_analyzes(tmp_path):
     data = read_analysis(folder)
     assert all(c["runs"] == 0 and c["wall"]["median"] is None for c in data["contenders"])
     assert data["comparisons"][0]["ratio"] is None
+
+
+def test_cpu_seconds_and_cores_used_are_the_medians_of_each_runs_user_plus_system(tmp_path):
+    _, folder = _analysis(tmp_path)
+    runs = pd.read_csv(folder / "tables" / "runs.csv")
+    summary = _summary(folder)
+    for name, group in runs.groupby("contender"):
+        cpu = group["user_seconds"] + group["system_seconds"]
+        assert summary.loc[name, "cpu_seconds"] == pytest.approx(cpu.median())
+        cores = (cpu / group["wall_seconds"]).median()
+        assert summary.loc[name, "cores_used"] == pytest.approx(cores)  # the factory: 1.0
