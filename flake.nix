@@ -32,7 +32,12 @@
               scipy
               safetensors
               threadpoolctl
+              rich
+              sqlalchemy
+              psycopg
+              ruptures
               pytest
+              pytest-xdist
               ruff
             ]
           );

@@ -22,7 +22,12 @@ PYTHON_PACKAGES = [
     "scipy",
     "safetensors",
     "threadpoolctl",
+    "rich",
+    "sqlalchemy",
+    "psycopg",
+    "ruptures",
     "pytest",
+    "pytest-xdist",
     "ruff",
 ]
 

@@ -27,7 +27,12 @@
         "scipy"
         "safetensors"
         "threadpoolctl"
+        "rich"
+        "sqlalchemy"
+        "psycopg"
+        "ruptures"
         "pytest"
+        "pytest-xdist"
         "ruff"
       ];
       packagesFor =
