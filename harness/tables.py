@@ -144,12 +144,16 @@ def write_rows(path: Path, row_type: type, rows: list[Any]) -> None:
     no_links(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8", newline="") as stream:
-        writer = csv.DictWriter(stream, fieldnames=columns(row_type))
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="") as stream:
+            writer = csv.DictWriter(stream, fieldnames=columns(row_type))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: "" if v is None else v for k, v in asdict(row).items()})
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk: the table named, nothing half-written left
+        tmp.unlink(missing_ok=True)
+        raise HarnessError(f"{path}: cannot write: {exc.strerror}") from exc
 
 
 TEXT_COLUMNS = ("contender", "seed", "run_id", "status", "started_at", "problem", "check", "note")

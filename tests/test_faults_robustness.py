@@ -308,3 +308,37 @@ def _children_of(pid: int) -> list[int]:
             if stat[stat.rfind(")") + 2 :].split()[1] == str(pid):
                 found.append(int(entry.name))
     return found
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A tmpfs of 2 MiB, unmounted afterwards (skipped where mounting is not permitted)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_report_on_a_full_disk_is_one_line_naming_the_file(full_disk, capsys):
+    from data.results_factory import write_results
+
+    folder = write_results(full_disk / "run")
+    filler = full_disk / "filler"
+    with filler.open("wb") as f:  # take every byte left
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    code = main(["report", str(folder), "--recompute", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    line = _one_line(err)
+    assert line.startswith(f"error: {folder}/") and line.endswith("No space left on device")
