@@ -25,6 +25,7 @@ from harness.datasets import KNOWN, resolve
 from harness.errors import HarnessError
 from harness.hyperfine import Export, Measurement, parse_export
 from harness.measure import read_journal
+from harness.pairing import seed_key
 from harness.records import Manifest, read_json, read_manifest, write_json
 from harness.stream import Process, Stream, read_stream
 from harness.tables import (
@@ -181,7 +182,10 @@ def _paired_runs(
     records = [
         _checked(run_record(*pair[:4], **pair[4]), pair, threads, manifest) for pair in pairs
     ]
-    models = _models(run_dir, pairs, journal)
+    order = {c.name: i for i, c in enumerate(manifest.contenders)}
+    models = sorted(  # by contender, then seed; runs of one seed in the order they ran
+        _models(run_dir, pairs), key=lambda m: (order.get(m[0], len(order)), seed_key(m[1]))
+    )
     evaluator, eval_warnings = evaluate(run_dir, models)
     warnings += eval_warnings
     judged = {(row.contender, row.seed, row.run_id): row for row in evaluator}
@@ -228,9 +232,7 @@ def _checked(
     return record
 
 
-def _models(
-    run_dir: Path, pairs: list[Pair], journal: list
-) -> list[tuple[str, str, Process, Path]]:
+def _models(run_dir: Path, pairs: list[Pair]) -> list[tuple[str, str, Process, Path]]:
     """The model file of each run the referee scores: every timed run's own (folders measured
     with per-run files), else the last run per (contender, seed) (models/<c>/seed-<s>)."""
     found = {}
