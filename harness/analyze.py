@@ -228,10 +228,13 @@ def info(name: str, folder: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_analysis(run_dir: Path, cfg: AnalysisConfig | None = None) -> dict[str, Any]:
-    """Everything the plots and the report show, as one JSON-ready dict of numbers and names."""
-    cfg = cfg or AnalysisConfig()
-    folder = read_folder(Path(run_dir), cfg)
+def build_analysis(
+    run_dir: Path, cfg: AnalysisConfig | None = None, folder: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything the plots and the report show, as one JSON-ready dict of numbers and names
+    (`folder`: read_folder's result when the caller has read it already)."""
+    cfg = folder["cfg"] if folder else cfg or AnalysisConfig()
+    folder = folder or read_folder(Path(run_dir), cfg)
     runs, order, manifest, outcome = (folder[k] for k in ("runs", "order", "manifest", "outcome"))
     valid = runs[runs["status"] != "invalid"]
     ok = {name: valid[(valid["contender"] == name) & valid["ok"]] for name in order}

@@ -63,7 +63,7 @@ def read_side(run_dir: Path) -> Side:
     main = folder["reference"]
     own = set(refs.values()) | {main}  # references are never judged against a reference
     refs.update({n: main for n in folder["order"] if n not in refs and n not in own and main})
-    analysis = analyze.build_analysis(Path(run_dir))
+    analysis = analyze.build_analysis(Path(run_dir), folder=folder)  # the folder read once
     withheld = {
         c["contender"]: f"{c['verdict']} in {run_dir}"
         for c in analysis["comparisons"]

@@ -4,7 +4,8 @@ A run counts only when the harness itself can vouch for it. Each check below rea
 harness recorded itself (measure.jsonl: the clock, the process tree, the nonce, the CPUs) or
 computed itself (the referee's count), never only what the contender says. The first failing
 check makes the run `invalid`, with its code in runs.csv `check` and the detail in `problem`;
-analyze then calls the contender "not comparable" (CHECKS gives each code's rule in words).
+analyze then calls the contender "not comparable". The codes' rules are CONTRACT.md's table
+("What the harness checks"); the report's words for them are harness.wording.CHECK_WORDS.
 
 Tolerances:
 - ended_after_clock: the contender's own clock (end event's wall_seconds, from main's start)
@@ -28,25 +29,6 @@ CLOCK_SLACK_S = 0.05
 CPU_SLACK = 1.15
 CPU_GRACE_S = 0.25
 FLOOR_SLACK = 1.5
-
-# code -> the rule it enforces (words for the report and RESULTS.md)
-CHECKS: dict[str, str] = {
-    "timeout": "the process must end within its timeout",
-    "left_running": "every process it started must have ended when it exited",
-    "no_end_at_exit": "its end event must be written when the process exits",
-    "nonce": "its start event must echo this run's nonce (MLP_BENCH_NONCE)",
-    "ended_after_clock": "its own clock must not run past the end of the process",
-    "threads_exceeded": "its CPU time must fit its declared threads",
-    "partial_eval": "every epoch must score the whole test set",
-    "too_fast": "its training cannot beat this machine's sgemm rate",
-    "no_model": "it must save its model",
-    "model_unreadable": "its model must be a readable contract model file",
-    "referee_disagrees": "the harness's own count of its model must match its claim",
-    "stream": "its metrics stream must follow the contract",
-    # contender-level, from harness.trajectory:
-    "trajectory": "every epoch must follow the reference's curve of the same seed",
-    "fewer_epochs": "it may stop before the reference only by rounding at the threshold",
-}
 
 
 @dataclass(frozen=True)

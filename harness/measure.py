@@ -83,8 +83,7 @@ class Job:
     @property
     def export(self) -> str:
         """The hyperfine export's path in the folder."""
-        kind = "warmup" if self.warmup else "round"
-        return f"{EXPORTS}/{kind}-{self.round:03d}-{self.contender.name}-seed-{self.seed}.json"
+        return f"{EXPORTS}/{self.tag}-{self.contender.name}-seed-{self.seed}.json"
 
     @property
     def metrics(self) -> str:
@@ -400,11 +399,10 @@ def rerun_failure(
     return Failure(seed, codes, code, why, tail, str(path.relative_to(run_dir)))
 
 
-def _redirect(argv: list[str], metrics: Path, model: Path, init: Path | None = None) -> list[str]:
-    """argv with the values of --metrics-out, --save-model (and --init) replaced."""
+def _redirect(argv: list[str], metrics: Path, model: Path, init: Path) -> list[str]:
+    """argv with the values of --metrics-out, --save-model and --init replaced."""
     out = list(argv)
-    flags = [("--metrics-out", metrics), ("--save-model", model)]
-    for flag, value in [*flags, *([("--init", init)] if init else [])]:
+    for flag, value in (("--metrics-out", metrics), ("--save-model", model), ("--init", init)):
         if flag in out:
             out[out.index(flag) + 1] = str(value)
     return out

@@ -63,7 +63,7 @@ class RunRecord:
     seconds_per_epoch: float | None = None
     samples_per_second: float | None = None
     problem: str = ""  # why this run is invalid, in words (a stream problem: file:line: ...)
-    check: str = ""  # the failed check's code (harness.integrity.CHECKS); "" when none failed
+    check: str = ""  # the failed check's code (harness.integrity); "" when none failed
 
 
 @dataclass(frozen=True)

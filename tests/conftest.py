@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import shutil
 import struct
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,9 +90,50 @@ def hyperfine2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HYPERFINE", str(path))
 
 
+@contextlib.contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` (mount's -o size=) at `mount`, unmounted afterwards: a small disk to
+    fill. The calling test is skipped, saying why, where mounting is not permitted."""
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
 def run_args(out: Path, data: Path, contenders: str, *extra: str) -> list[str]:
     """`harness run` arguments for a quick run over the tiny data (1 seed, 1 run, no warmup)."""
     return [
         "run", "--out", str(out), "--data-dir", str(data), "--contenders", contenders,
         "--seeds", "1", "--runs", "1", "--warmup", "0", "--quiet", *extra,
     ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def good_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
+    """One real run of fake-ok and python-numpy (2 rounds), reported; tests that damage a
+    results folder take a copy (`folder`)."""
+    from harness.__main__ import main
+
+    out = tmp_path_factory.mktemp("good")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_CONTENDERS_FILE", str(FAKES_FILE))
+        mp.setenv("HYPERFINE", str(HYPERFINES["2.0"]))
+        argv = run_args(out, tiny_data, "fake-ok,python-numpy", "--skip-parity")
+        assert main([*argv, "--runs", "2", "--target", "0.01"]) == 0
+    return (out / "latest").resolve()
+
+
+@pytest.fixture
+def folder(good_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the good run to damage."""
+    copy = tmp_path / "run"
+    shutil.copytree(good_run, copy, symlinks=True)
+    return copy

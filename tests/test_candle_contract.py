@@ -15,10 +15,9 @@ from test_contract_agreement import CASES, case_args, write_spec
 from test_faults_contenders import (
     EARLIER_MODEL,
     NOT_FILES,
+    assert_save_refused,
     make_destination,
-    save_args,
     small_disk,  # noqa: F401 (a fixture)
-    snapshot,
 )
 
 from harness import prepare
@@ -137,16 +136,7 @@ def test_rust_candle_refuses_a_model_path_that_is_not_a_regular_file_as_mlp_does
         folder = tmp_path / program.name
         folder.mkdir()
         model = Path(kind) if kind == "/dev/full" else make_destination(folder, kind)
-        before = snapshot(folder)
-        proc = subprocess.run(
-            [str(program), "train", *save_args(tmp_path, model)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        line = f"error: {model}: cannot write model file: not a regular file\n"
-        assert (proc.returncode, proc.stderr) == (2, line), program.name
-        assert snapshot(folder) == before, program.name
+        assert_save_refused([str(program)], tmp_path, model, folder, "not a regular file")
     assert Path("/dev/full").is_char_device()
 
 
@@ -159,16 +149,8 @@ def test_rust_candle_on_a_full_disk_keeps_the_earlier_model_and_leaves_no_tempor
     for program in (MLP_BINARY, candle):
         model = small_disk / f"{program.name}.safetensors"
         model.write_bytes(EARLIER_MODEL)
-        before = snapshot(small_disk)
-        proc = subprocess.run(
-            [str(program), "train", *save_args(tmp_path, model)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        line = f"error: {model}: cannot write model file: No space left on device\n"
-        assert (proc.returncode, proc.stderr) == (2, line), program.name
-        assert snapshot(small_disk) == before, program.name
+        full = "No space left on device"
+        assert_save_refused([str(program)], tmp_path, model, small_disk, full)
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import tmpfs
 from safetensors.numpy import load_file, save_file
 from test_contract_agreement import MINI, contender_commands, init_file, write_spec
 
@@ -507,6 +508,23 @@ def save_args(tmp: Path, model: Path) -> list[str]:
     return ["--spec", str(write_spec(tmp)), "--max-steps", "1", "--save-model", str(model)]
 
 
+def assert_save_refused(
+    argv: list[str], tmp: Path, model: Path, folder: Path, reason: str, *extra: str
+) -> None:
+    """One K-step run saving to `model` exits 2 with the contract's one line for `reason`,
+    and leaves `folder` exactly as it was."""
+    before = snapshot(folder)
+    proc = subprocess.run(
+        [*argv, "train", *save_args(tmp, model), *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    line = f"error: {model}: cannot write model file: {reason}\n"
+    assert (proc.returncode, proc.stderr) == (2, line), argv[0]
+    assert snapshot(folder) == before, argv[0]
+
+
 @pytest.mark.parametrize("kind", NOT_FILES)
 def test_both_contenders_refuse_a_model_path_that_is_not_a_regular_file_and_write_nothing(
     kind: str, programs: dict[str, list[str]], tmp_path: Path
@@ -516,32 +534,14 @@ def test_both_contenders_refuse_a_model_path_that_is_not_a_regular_file_and_writ
         folder = tmp_path / program
         folder.mkdir()
         model = make_destination(folder, kind)
-        before = snapshot(folder)
-        proc = subprocess.run(
-            [*argv, "train", *save_args(tmp_path, model)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        line = f"error: {model}: cannot write model file: not a regular file\n"
-        assert (proc.returncode, proc.stderr) == (2, line), program
-        assert snapshot(folder) == before, program
+        assert_save_refused(argv, tmp_path, model, folder, "not a regular file")
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs (a disk too small for the 800 KB model), unmounted afterwards."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tmpfs(tmp_path / "small-disk", "64k") as mount:
+        yield mount
 
 
 def test_on_a_full_disk_both_contenders_keep_the_earlier_model_whole_and_leave_no_temporary_file(
@@ -551,17 +551,9 @@ def test_on_a_full_disk_both_contenders_keep_the_earlier_model_whole_and_leave_n
     for program, argv in programs.items():
         model = small_disk / f"{program}-model.safetensors"
         model.write_bytes(EARLIER_MODEL)
-        before = snapshot(small_disk)
         metrics = tmp_path / f"{program}-metrics.jsonl"  # off the small disk
-        proc = subprocess.run(
-            [*argv, "train", *save_args(tmp_path, model), "--metrics-out", str(metrics)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        line = f"error: {model}: cannot write model file: No space left on device\n"
-        assert (proc.returncode, proc.stderr) == (2, line), program
-        assert snapshot(small_disk) == before, program
+        full = "No space left on device"
+        assert_save_refused(argv, tmp_path, model, small_disk, full, "--metrics-out", str(metrics))
         assert json.loads(metrics.read_text().splitlines()[-1])["event"] == "end"
 
 

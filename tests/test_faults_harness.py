@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,26 +21,6 @@ from conftest import FAKES_FILE, HYPERFINES, ROOT, run_args
 from harness.__main__ import main
 
 MINI = Path(__file__).resolve().parent.parent / "harness" / "data" / "mnist-mini"
-
-
-@pytest.fixture(scope="module")
-def good_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
-    """One real run of two contenders (2 rounds), reported; each test damages a copy."""
-    out = tmp_path_factory.mktemp("good")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_CONTENDERS_FILE", str(FAKES_FILE))
-        mp.setenv("HYPERFINE", str(HYPERFINES["2.0"]))
-        argv = run_args(out, tiny_data, "fake-ok,python-numpy", "--skip-parity")
-        assert main([*argv, "--runs", "2", "--target", "0.01"]) == 0
-    return (out / "latest").resolve()
-
-
-@pytest.fixture
-def folder(good_run: Path, tmp_path: Path) -> Path:
-    """A private copy of the good run to damage."""
-    copy = tmp_path / "run"
-    shutil.copytree(good_run, copy, symlinks=True)
-    return copy
 
 
 def _report(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

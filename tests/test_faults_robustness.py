@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKES_FILE, HYPERFINES, run_args
+from conftest import FAKES_FILE, HYPERFINES, run_args, tmpfs
 
 from harness.__main__ import main
 
@@ -166,43 +166,24 @@ def test_a_real_folder_named_latest_is_left_alone_after_a_good_run(quick, tmp_pa
 # ---------------------------------------------------------------- damaged folders
 
 
-@pytest.fixture(scope="module")
-def reported(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
-    """One good run of fake-ok and python-numpy, reported; tests damage copies."""
-    out = tmp_path_factory.mktemp("robust")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HARNESS_CONTENDERS_FILE", str(FAKES_FILE))
-        mp.setenv("HYPERFINE", str(HYPERFINES["2.0"]))
-        argv = run_args(out, tiny_data, "fake-ok,python-numpy", "--skip-parity")
-        assert main([*argv, "--target", "0.01"]) == 0
-    return (out / "latest").resolve()
-
-
-@pytest.fixture
-def copy(reported: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "run"
-    shutil.copytree(reported, target, symlinks=True)
-    return target
-
-
-def test_report_refuses_to_write_through_a_link_out_of_the_folder(copy, tmp_path, capsys):
+def test_report_refuses_to_write_through_a_link_out_of_the_folder(folder, tmp_path, capsys):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "precious.png").write_text("keep me")
-    shutil.rmtree(copy / "plots")
-    (copy / "plots").symlink_to(outside)
-    assert main(["report", str(copy), "--recompute", "--quiet"]) == 2
+    shutil.rmtree(folder / "plots")
+    (folder / "plots").symlink_to(outside)
+    assert main(["report", str(folder), "--recompute", "--quiet"]) == 2
     assert "a symbolic link inside the results folder" in _one_line(capsys.readouterr().err)
     assert (outside / "precious.png").read_text() == "keep me"
     assert [p.name for p in outside.iterdir()] == ["precious.png"]
 
 
-def test_a_linked_summary_is_refused_not_followed(copy, tmp_path, capsys):
+def test_a_linked_summary_is_refused_not_followed(folder, tmp_path, capsys):
     victim = tmp_path / "victim.md"
     victim.write_text("keep me")
-    (copy / "summary.md").unlink()
-    (copy / "summary.md").symlink_to(victim)
-    assert main(["report", str(copy), "--quiet"]) == 2
+    (folder / "summary.md").unlink()
+    (folder / "summary.md").symlink_to(victim)
+    assert main(["report", str(folder), "--quiet"]) == 2
     assert victim.read_text() == "keep me"
     _one_line(capsys.readouterr().err)
 
@@ -236,29 +217,29 @@ def test_hyperfine_json_into_an_existing_file_is_one_line(tmp_path, capsys):
     "damage",
     ["parity-pairs-strings", "journal-without-fields", "huge-time"],
 )
-def test_a_damaged_file_renders_a_report_without_a_traceback(copy, capsys, damage):
+def test_a_damaged_file_renders_a_report_without_a_traceback(folder, capsys, damage):
     if damage == "parity-pairs-strings":
-        (copy / "parity.json").write_text(
+        (folder / "parity.json").write_text(
             '{"schema_version": 3, "status": "passed", "pairs": ["x"]}'
         )
     elif damage == "journal-without-fields":
-        with (copy / "measure.jsonl").open("a") as f:
+        with (folder / "measure.jsonl").open("a") as f:
             f.write('{"warmup": false, "round": 9}\n{"contender": "fake-ok"}\n')
     else:
-        export = next((copy / "hyperfine").glob("round-001-fake-ok-*.json"))
+        export = next((folder / "hyperfine").glob("round-001-fake-ok-*.json"))
         data = json.loads(export.read_text())
         data["results"][0]["times"] = [1e308]
         data["results"][0]["mean"] = data["results"][0]["median"] = 1e308
         export.write_text(json.dumps(data))
-    code = main(["report", str(copy), "--recompute", "--quiet"])
+    code = main(["report", str(folder), "--recompute", "--quiet"])
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert code == 0 and (copy / "report.html").is_file()
+    assert code == 0 and (folder / "report.html").is_file()
 
 
-def test_compare_into_a_closed_pipe_ends_quietly(reported):
+def test_compare_into_a_closed_pipe_ends_quietly(good_run):
     shell = (
-        f"{sys.executable} -m harness compare {reported} {reported} | head -c 10 >/dev/null; "
+        f"{sys.executable} -m harness compare {good_run} {good_run} | head -c 10 >/dev/null; "
         "echo status=${PIPESTATUS[0]}"
     )
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, cwd=ROOT)
@@ -313,16 +294,8 @@ def _children_of(pid: int) -> list[int]:
 @pytest.fixture
 def full_disk(tmp_path: Path):
     """A tmpfs of 2 MiB, unmounted afterwards (skipped where mounting is not permitted)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    with tmpfs(tmp_path / "disk", "2m") as mount:
+        yield mount
 
 
 def test_report_on_a_full_disk_is_one_line_naming_the_file(full_disk, capsys):
