@@ -178,10 +178,6 @@ def _paired_runs(
         streams = _streams(run_dir, manifest)
         pairs, warnings = _ordered_pairs(run_dir, manifest, streams)
         warnings = [p for s in streams.values() for p in s.problems] + warnings
-    threads = {c.name: c.threads for c in manifest.contenders}
-    records = [
-        _checked(run_record(*pair[:4], **pair[4]), pair, threads, manifest) for pair in pairs
-    ]
     order = {c.name: i for i, c in enumerate(manifest.contenders)}
     models = sorted(  # by contender, then seed; runs of one seed in the order they ran
         _models(run_dir, pairs), key=lambda m: (order.get(m[0], len(order)), seed_key(m[1]))
@@ -190,13 +186,16 @@ def _paired_runs(
     warnings += eval_warnings
     judged = {(row.contender, row.seed, row.run_id): row for row in evaluator}
     judged_nothing = all(row.test_samples is None for row in evaluator)
+    threads = {c.name: c.threads for c in manifest.contenders}
     runs, epochs = [], []
-    for record, (contender, seed, _m, process, where) in zip(records, pairs, strict=True):
+    for pair in pairs:
+        contender, seed, _m, process, where = pair
         # Its own model (schema 3), when the referee could read the spec and test set at all.
         binds = bool((where.get("entry") or {}).get("model")) and not judged_nothing
-        if binds and not record.check and process is not None and process.status in CLAIMS:
-            verdict = integrity.referee_check(judged.get((contender, seed, process.run_id)))
-            record = _invalid(record, verdict)
+        referee = integrity.Verdict()
+        if binds and process is not None and process.status in CLAIMS:
+            referee = integrity.referee_check(judged.get((contender, seed, process.run_id)))
+        record = _checked(run_record(*pair[:4], **where), pair, threads, manifest, referee)
         runs.append(record)
         if record.check:
             warnings.append(
@@ -215,15 +214,22 @@ def _invalid(record: RunRecord, verdict: integrity.Verdict) -> RunRecord:
 
 
 def _checked(
-    record: RunRecord, pair: Pair, threads: dict[str, int | None], manifest: Manifest
+    record: RunRecord,
+    pair: Pair,
+    threads: dict[str, int | None],
+    manifest: Manifest,
+    referee: integrity.Verdict,
 ) -> RunRecord:
-    """Apply the stream, process, CPU and floor checks (harness.integrity) to one run."""
+    """Apply the checks (harness.integrity) to one run; the first that fails names it. Facts
+    the harness recorded or computed come first (the stream, the process, the referee's own
+    count), then the bounds that depend on timings (CPU per thread, the sgemm floor)."""
     contender, _seed, _m, process, where = pair
     if record.problem:
         return replace(record, check="stream")
     entry = where.get("entry") or {}
     for verdict in (
         integrity.process_checks(entry, record, process),
+        referee,
         integrity.cpu_check(record, threads.get(contender)),
         integrity.floor_check(record, threads.get(contender), manifest.floor),
     ):

@@ -125,6 +125,7 @@ def busy_window(argv: list[str], exclude_self: bool = False) -> tuple[int, Other
     return child.pid, other_load(before, after, exclude, top=20)
 
 
+@pytest.mark.serial  # a share of a core: another worker beside it would take some
 def test_a_busy_process_shows_among_the_busiest_with_its_share_of_a_core():
     pid, load = busy_window(BUSY)
     mine = [p for p in load.busiest if p.pid == pid]
@@ -134,12 +135,14 @@ def test_a_busy_process_shows_among_the_busiest_with_its_share_of_a_core():
     assert load.exceeds()
 
 
+@pytest.mark.serial  # a share of a core: another worker beside it would take some
 def test_children_of_an_excluded_process_are_excluded():
     pid, load = busy_window(BUSY, exclude_self=True)
     assert pid not in {p.pid for p in load.busiest}
     assert os.getpid() not in {p.pid for p in load.busiest}
 
 
+@pytest.mark.serial  # a share of a core: another worker beside it would take some
 def test_a_short_lived_process_counts_through_the_parent_that_reaped_it():
     pid, load = busy_window(REAPER)
     shell = [p for p in load.busiest if p.pid == pid]
