@@ -38,9 +38,9 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness import numpy_blas  # noqa: E402
-from harness.contenders import MLP_BINARY as MLP  # noqa: E402
-from harness.prepare import make_spec, write_inits, write_spec  # noqa: E402
+from harness.preparation import numpy_blas  # noqa: E402
+from harness.preparation.contenders import MLP_BINARY as MLP  # noqa: E402
+from harness.preparation.prepare import make_spec, write_inits, write_spec  # noqa: E402
 from python_impl.bench import bare_epoch  # noqa: E402
 from python_impl.data import load_dataset  # noqa: E402
 from python_impl.model import BatchedTrainer, train_epoch  # noqa: E402

@@ -4,7 +4,7 @@
 
 Simulated histories (tests/data/history_factory.py): each run times a reference and a
 contender 6 times side by side, every time jittered by 5 %; in the step series the contender
-is 10 % slower from the middle run on. Each series goes through harness.history.analyse, the
+is 10 % slower from the middle run on. Each series goes through harness.pooling.history.analyse, the
 same code `harness history` runs on the store.
 """
 
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from data.history_factory import History, runs  # noqa: E402
 
-from harness.history import Point, analyse  # noqa: E402
+from harness.pooling.history import Point, analyse  # noqa: E402
 
 
 def points(h: History) -> list[Point]:

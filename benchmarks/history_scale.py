@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 from data.history_factory import History, runs  # noqa: E402
 from data.results_factory import write_results  # noqa: E402
 
-from harness import history_render, store  # noqa: E402
-from harness.analyze import analyze  # noqa: E402
-from harness.history import HistoryConfig  # noqa: E402
-from harness.hyperfine import find_hyperfine, parse_export  # noqa: E402
-from harness.store_index import read_folder  # noqa: E402
+from harness.analysis.analyze import analyze  # noqa: E402
+from harness.model.hyperfine import find_hyperfine, parse_export  # noqa: E402
+from harness.pooling import history_render, store  # noqa: E402
+from harness.pooling.history import HistoryConfig  # noqa: E402
+from harness.pooling.store_index import read_folder  # noqa: E402
 
 FORGET = (
     "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('PRAGMA foreign_keys=ON'); "
@@ -106,7 +106,8 @@ def main() -> int:
         prepare = f"{py} -c {q(FORGET)} {q(str(db))} {q(str(folder.resolve()))}"
         commands = {"history": (base, "true"), "history --all": (f"{base} --last 0", "true")}
         commands["store add"] = (add, prepare)
-        imports = "import harness.__main__, harness.store, harness.history_render, ruptures"
+        imports = "import harness.__main__, ruptures, harness.pooling.store"
+        imports += ", harness.pooling.history_render"
         commands["imports only"] = (f"{py} -c {q(imports + ', matplotlib.figure')}", "true")
         times: dict[str, list[float]] = {name: [] for name in commands}
         export = work / "hyperfine.json"

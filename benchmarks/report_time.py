@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.hyperfine import find_hyperfine, parse_export  # noqa: E402
+from harness.model.hyperfine import find_hyperfine, parse_export  # noqa: E402
 
 
 def main() -> int:

@@ -71,8 +71,9 @@ def cmd_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 def _run_options(args: argparse.Namespace):
     """RunOptions from the command line (each value checked, one line per mistake)."""
-    from harness import noise, prepare
-    from harness.contenders import parse_threads
+    from harness.measurement import noise
+    from harness.preparation import prepare
+    from harness.preparation.contenders import parse_threads
 
     names = [c.strip() for c in (args.contenders or "").split(",") if c.strip()] or None
     if args.contenders is not None and names is None:
@@ -127,8 +128,8 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
     """Rebuild a results folder's report, or render hyperfine JSON files alone."""
     log = _logger(args.quiet)
     if args.hyperfine_json:
-        from harness.imports import import_exports
-        from harness.results import new_results_dir
+        from harness.measurement.imports import import_exports
+        from harness.model.results import new_results_dir
 
         run_dir = Path(args.out) if args.out else new_results_dir(Path("results"))
         import_exports([Path(f) for f in args.hyperfine_json], run_dir)
@@ -145,7 +146,7 @@ def cmd_report(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
     """Two results folders side by side; non-zero when the second regressed."""
-    from harness import compare
+    from harness.presentation import compare
 
     cfg = compare.CompareConfig(threshold=args.threshold, allow_different=args.allow_different)
     text, status = compare.compare(Path(args.a), Path(args.b), cfg)
@@ -155,7 +156,7 @@ def cmd_compare(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_merge(args: argparse.Namespace, argv: list[str]) -> int:
     """Many results folders (any machines) -> one cross-machine report; 2 when none merged."""
-    from harness import merge, merge_report
+    from harness.pooling import merge, merge_report
 
     inputs, out = [Path(d) for d in args.dirs], Path(args.out)
     merge.check_paths(inputs, out)
@@ -171,9 +172,10 @@ def cmd_merge(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_verify(args: argparse.Namespace, argv: list[str]) -> int:
     """Train every contender K steps from one initial model; compare all pairs."""
-    from harness import datasets, prepare, verify
-    from harness.contenders import parse_threads, select, torch_available
-    from harness.referee import write_inits
+    from harness.measurement import verify
+    from harness.preparation import datasets, prepare
+    from harness.preparation.contenders import parse_threads, select, torch_available
+    from harness.preparation.referee import write_inits
 
     names = (
         [c.strip() for c in args.contenders.split(",") if c.strip()]
@@ -199,7 +201,7 @@ def cmd_verify(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_data(args: argparse.Namespace, argv: list[str]) -> int:
     """`data fetch NAME`: download a dataset into the cache (verified by sha256)."""
-    from harness import datasets
+    from harness.preparation import datasets
 
     print(datasets.fetch(args.name))
     return 0
@@ -207,7 +209,7 @@ def cmd_data(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_env(args: argparse.Namespace, argv: list[str]) -> int:
     """What is installed, what is missing, and how to get it."""
-    from harness import envinfo
+    from harness.preparation import envinfo
 
     text, ok = envinfo.format_checklist(envinfo.capture())
     print(text)
@@ -216,7 +218,7 @@ def cmd_env(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_store(args: argparse.Namespace, argv: list[str]) -> int:
     """`store add DIR...`: index results folders into the store (idempotent)."""
-    from harness import store
+    from harness.pooling import store
 
     url = store.resolve(args.store)
     return store.add_folders([Path(d) for d in args.dirs], url, _logger(args.quiet))
@@ -224,8 +226,8 @@ def cmd_store(args: argparse.Namespace, argv: list[str]) -> int:
 
 def cmd_history(args: argparse.Namespace, argv: list[str]) -> int:
     """Each like-for-like ratio over time, its change points; 1 on a newest-run regression."""
-    from harness import history_render, store
-    from harness.history import HistoryConfig
+    from harness.pooling import history_render, store
+    from harness.pooling.history import HistoryConfig
 
     if args.last < 0:
         raise HarnessError(f"--last: expected a number of runs >= 0 (0: all), got {args.last}")

@@ -16,10 +16,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from harness import prepare, results, stages, store
-from harness.prepare import RunOptions
-from harness.progress import plural
-from harness.records import Manifest
+from harness import stages
+from harness.measurement.progress import plural
+from harness.model import results
+from harness.model.records import Manifest
+from harness.pooling import store
+from harness.preparation import prepare
+from harness.preparation.prepare import RunOptions
 
 
 def run(
@@ -66,7 +69,7 @@ class _Interrupted(Exception):
 @contextlib.contextmanager
 def _interrupts_raise() -> Iterator[None]:
     """Within: Ctrl-C and SIGTERM (see main) raise _Interrupted; measure stops hyperfine first."""
-    from harness import measure
+    from harness.measurement import measure
 
     try:
         yield
@@ -76,7 +79,7 @@ def _interrupts_raise() -> Iterator[None]:
 
 def _interrupted(run_dir: Path) -> int:
     """Keep a folder holding timed runs (and say how to render it); drop one without any."""
-    from harness.measure import read_journal
+    from harness.model.journal import read_journal
 
     if any(not e.get("warmup") for e in read_journal(run_dir)):
         print(
@@ -92,7 +95,7 @@ def _interrupted(run_dir: Path) -> int:
 
 def _measure_plan(options: RunOptions, manifest: Manifest, hyperfine: str | None) -> str:
     """`2 contenders x 1 seed, 2 interleaved rounds (+1 warm-up) with hyperfine 2.0.0`."""
-    from harness.precision import DEFAULT_MAX_TIME, MIN_ROUNDS
+    from harness.analysis.precision import DEFAULT_MAX_TIME, MIN_ROUNDS
 
     what = f"{plural(len(manifest.contenders), 'contender')} x {plural(len(options.seeds), 'seed')}"
     if manifest.precision:
@@ -110,12 +113,12 @@ def _measure_plan(options: RunOptions, manifest: Manifest, hyperfine: str | None
 def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None], quiet: bool) -> bool:
     """measure, with the noise guard around it, the precision rule when asked and a progress
     display unless quiet."""
-    from harness import measure, noise, progress
-    from harness.records import read_outcome, write_outcome
+    from harness.measurement import measure, noise, progress
+    from harness.model.records import read_outcome, write_outcome
 
     stop_rule, budget, rounds = None, None, manifest.runs
     if manifest.precision:
-        from harness import precision
+        from harness.analysis import precision
 
         stop_rule = precision.stop_rule(manifest)
         budget = manifest.max_time or precision.DEFAULT_MAX_TIME
@@ -143,8 +146,8 @@ def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None], quie
 
 def _run_parity(plan: prepare.Plan, run_dir: Path, log: Callable[[str], None]) -> bool:
     """The K-step parity check before timing (parity.json); True when passed or skipped."""
-    from harness import verify
-    from harness.records import Outcome, write_outcome
+    from harness.measurement import verify
+    from harness.model.records import Outcome, write_outcome
 
     options = plan.options
     if options.skip_parity:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,25 +24,27 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from harness.analysis import analyze, ingest
 from harness.errors import HarnessError
-from harness.records import read_json, write_json
+from harness.model.records import read_json, write_json
+from harness.presentation import plot
 
 STAGES_FILE = "stages.json"
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One derived stage: `harness.<name>.<name>(run_dir) -> warnings` and its files."""
+    """One derived stage: the function that runs it (run_dir -> warnings) and its files."""
 
     name: str
+    function: Callable[[Path], list[str] | None]
     writes: str  # what it writes, in words, for the progress line
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
     def run(self, run_dir: Path) -> list[str]:
-        """Import the stage's module only now (pandas, scipy, matplotlib load when needed)."""
-        module = importlib.import_module(f"harness.{self.name}")
-        return getattr(module, self.name)(run_dir) or []
+        """Run the stage on a results folder; its warnings."""
+        return self.function(run_dir) or []
 
 
 _METRICS = "metrics/**/*.jsonl"
@@ -52,20 +53,22 @@ _RAW_TIMES = ("hyperfine.json", "hyperfine-json/*", "hyperfine/*", "measure.json
 STAGES: tuple[Stage, ...] = (
     Stage(
         "ingest",
+        ingest.ingest,
         "tables/*.csv",
         ("run.json", "outcome.json", "spec.json", *_RAW_TIMES, _METRICS, "models/*/*"),
         (*_TABLES, "ingest.json"),
     ),
     Stage(
         "analyze",
+        analyze.analyze,
         "analysis.json, tables/summary.csv",
         ("run.json", "outcome.json", "spec.json", "env.json", "parity.json", _METRICS, *_TABLES),
         ("analysis.json", "tables/summary.csv"),
     ),
-    Stage("plot", "plots/", ("analysis.json", "tables/epochs.csv"), ("plots/*",)),
+    Stage("plot", plot.plot, "plots/", ("analysis.json", "tables/epochs.csv"), ("plots/*",)),
 )
 # Code and libraries whose change can change what a stage writes.
-_CODE = ("harness/*.py",)
+_CODE = ("harness/*.py", "harness/*/*.py")
 _LIBRARIES = ("numpy", "pandas", "scipy", "matplotlib", "safetensors")
 
 
@@ -73,7 +76,7 @@ def rebuild(
     run_dir: Path, log: Callable[[str], None], first_stage: int = 1, recompute: bool = False
 ) -> Path:
     """Run the derived stages that are out of date, then render the report; its path."""
-    from harness import report
+    from harness.presentation import report
 
     total = first_stage + len(STAGES)  # the progress lines count `run`'s stages before these
     for n, stage in enumerate(STAGES, start=first_stage):

@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKES_FILE = ROOT / "tests" / "fakes" / "contenders.json"
-EMBEDDED = ROOT / "harness" / "data" / "mnist-mini"
+EMBEDDED = ROOT / "harness" / "preparation" / "data" / "mnist-mini"
 # The two hyperfine binaries the harness supports: schema 2 (2.0) and schema 1.x (Debian 1.15).
 HYPERFINES = {
     "2.0": Path(sys.executable).parent / "hyperfine",

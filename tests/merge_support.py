@@ -10,8 +10,8 @@ from typing import Any
 
 from data.results_factory import FakeContender, FakeRun, write_results
 
-from harness import formats
-from harness.records import read_analysis, read_manifest
+from harness.model.records import read_analysis, read_manifest
+from harness.presentation import formats
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "example-run"
 BASE_ENV: dict[str, Any] = json.loads((EXAMPLE / "env.json").read_text())
@@ -41,7 +41,7 @@ def write_env(folder: Path, env: dict[str, Any]) -> None:
 def machine_folder(root: Path, name: str, env: dict[str, Any], seed: int = 7, **fake: Any) -> Path:
     """A factory folder (four contenders, 3 seeds x 3 rounds) on the machine env describes,
     analysed as `report` would (analysis.json, summary.csv)."""
-    from harness.analyze import analyze
+    from harness.analysis.analyze import analyze
 
     folder = write_results(root / name, FakeRun(contenders=FOUR, random_seed=seed, **fake))
     write_env(folder, env)

@@ -16,11 +16,11 @@ from data.results_factory import (
     write_results,
 )
 
-from harness.analyze import analyze
+from harness.analysis.analyze import analyze
+from harness.analysis.pairing import PARTS, load_runs
 from harness.errors import HarnessError
-from harness.pairing import PARTS, load_runs
-from harness.records import read_analysis
-from harness.tables import RunRecord, SummaryRow, read_table, write_rows
+from harness.model.records import read_analysis
+from harness.model.tables import RunRecord, SummaryRow, read_table, write_rows
 
 NUMPY2 = FakeContender(
     "python-numpy@2", "python-numpy", threads=2, startup=0.15, load=0.2, train=0.05, eval=0.015

@@ -1,5 +1,5 @@
 """rust-candle obeys CONTRACT.md like the others: K-step parity with the NumPy reference
-(harness/verify.py's check and tolerance) at 1 and 2 threads, and the `mlp` binary's exact
+(harness/measurement/verify.py: check, tolerance) at 1 and 2 threads, and the `mlp` binary's exact
 error lines and exit codes on bad inputs. Skipped when a binary cannot be built.
 """
 
@@ -20,9 +20,9 @@ from test_faults_contenders import (
     small_disk,  # noqa: F401 (a fixture)
 )
 
-from harness import prepare
-from harness.contenders import MLP_BINARY, RUST_DIR, Contender, select
-from harness.verify import verify
+from harness.measurement.verify import verify
+from harness.preparation import prepare
+from harness.preparation.contenders import MLP_BINARY, RUST_DIR, Contender, select
 from python_impl.model import he_normal
 from python_impl.modelfile import save_model
 

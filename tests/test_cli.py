@@ -14,7 +14,7 @@ import pytest
 from conftest import FAKES_FILE, HYPERFINES, ROOT, run_args
 
 from harness.__main__ import COMMANDS, main
-from harness.records import read_json
+from harness.model.records import read_json
 
 
 @pytest.mark.parametrize("command", [*COMMANDS, "data fetch"])

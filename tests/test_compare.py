@@ -5,8 +5,8 @@ import json
 from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
 
 from harness.__main__ import main
-from harness.compare import compare
-from harness.tables import RunRecord, write_rows
+from harness.model.tables import RunRecord, write_rows
+from harness.presentation.compare import compare
 
 
 def _slower_rust(factor):

@@ -19,8 +19,10 @@ import pytest
 from safetensors.numpy import save_file
 
 ROOT = Path(__file__).resolve().parent.parent
-MINI = ROOT / "harness" / "data" / "mnist-mini"
-DEFAULT_SPEC = json.loads((ROOT / "harness" / "specs" / "mnist-mini.json").read_text())
+MINI = ROOT / "harness" / "preparation" / "data" / "mnist-mini"
+DEFAULT_SPEC = json.loads(
+    (ROOT / "harness" / "preparation" / "specs" / "mnist-mini.json").read_text()
+)
 
 
 @pytest.fixture(scope="module")

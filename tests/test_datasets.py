@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import datasets
 from harness.errors import HarnessError
+from harness.preparation import datasets
 
 SYSTEM_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

@@ -1,4 +1,4 @@
-"""Kernel x language (harness.decompose, harness.wording_decompose) with known answers.
+"""Kernel x language (decompose, wording_decompose) with known answers.
 
 Synthetic contenders with fixed parts: python-numpy, rust-numpy-blas (the Rust step on NumPy's
 kernels) and rust, at 1 thread and 2. Every whole-process time is known, so each factor has an
@@ -10,10 +10,10 @@ import math
 import pytest
 from data.results_factory import FakeContender, FakeRun, write_results
 
-from harness import decompose
-from harness.analyze import analyze
-from harness.records import read_analysis
-from harness.report import render
+from harness.analysis import decompose
+from harness.analysis.analyze import analyze
+from harness.model.records import read_analysis
+from harness.presentation.report import render
 
 EPOCHS = 20
 NUMPY = FakeContender("python-numpy", "python-numpy", startup=0.15, load=0.2, train=0.08)

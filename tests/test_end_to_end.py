@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from harness.__main__ import main
-from harness.records import read_json
+from harness.model.records import read_json
 
 CONTENDERS = ("python-numpy", "rust", "rust-parallel")
 

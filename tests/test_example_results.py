@@ -21,10 +21,10 @@ import pytest
 from data.results_factory import assert_verdicts_agree_with_cis
 
 from harness.__main__ import main
-from harness.tables import SummaryRow, read_table
+from harness.model.tables import SummaryRow, read_table
 
 EXAMPLE = Path(__file__).parent / "data" / "example-run"
-MINI = Path(__file__).resolve().parent.parent / "harness" / "data" / "mnist-mini"
+MINI = Path(__file__).resolve().parent.parent / "harness" / "preparation" / "data" / "mnist-mini"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from conftest import FAKES_FILE, HYPERFINES, ROOT, run_args
 
 from harness.__main__ import main
 
-MINI = Path(__file__).resolve().parent.parent / "harness" / "data" / "mnist-mini"
+MINI = Path(__file__).resolve().parent.parent / "harness" / "preparation" / "data" / "mnist-mini"
 
 
 def _report(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from harness.errors import HarnessError
-from harness.floor import (
+from harness.preparation.floor import (
     SgemmRate,
     eval_flops,
     floor_fraction,

@@ -1,4 +1,4 @@
-"""The 2x2 (harness.grid, harness.wording_grid): language and library ratios with known answers.
+"""The 2x2 (grid, wording_grid): language and library ratios with known answers.
 
 The synthetic contenders' parts are fixed, so each whole-process time is known (startup + load
 + set-up + 20 epochs of train + eval) and every ratio has an exact answer up to 1 % noise.
@@ -9,11 +9,11 @@ import json
 import pytest
 from data.results_factory import FakeContender, FakeRun, write_results
 
-from harness.analyze import analyze
-from harness.contenders import load_file
+from harness.analysis.analyze import analyze
 from harness.errors import HarnessError
-from harness.records import read_analysis
-from harness.report import render
+from harness.model.records import read_analysis
+from harness.preparation.contenders import load_file
+from harness.presentation.report import render
 
 EPOCHS = 20
 NUMPY = FakeContender(

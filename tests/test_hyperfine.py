@@ -7,17 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysis.ingest import ingest
 from harness.errors import HarnessError
-from harness.hyperfine import (
+from harness.measurement.imports import import_exports
+from harness.model.hyperfine import (
     find_hyperfine,
     hyperfine_version,
     merge_exports,
     missing_features,
     parse_export,
 )
-from harness.imports import import_exports
-from harness.ingest import ingest
-from harness.tables import RunRecord, columns, read_runs
+from harness.model.tables import RunRecord, columns, read_runs
 
 DATA = Path(__file__).parent / "data"
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness import ingest, measure, prepare
+from harness.analysis import ingest
 from harness.errors import HarnessError
-from harness.stream import read_stream
+from harness.measurement import measure
+from harness.model.stream import read_stream
+from harness.preparation import prepare
 
 
 def _measured(tmp_path: Path, data: Path, names: list[str], runs: int, warmup: int) -> Path:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import measure, prepare
-from harness.records import ContenderEntry, Manifest, read_json
+from harness.measurement import measure
+from harness.model.records import ContenderEntry, Manifest, read_json
+from harness.preparation import prepare
 
 
 def _prepared(tmp_path: Path, data: Path, names: list[str], runs: int = 1) -> Path:

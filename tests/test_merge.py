@@ -20,10 +20,10 @@ from merge_support import (
 )
 
 from harness.__main__ import main
-from harness.merge import merge
-from harness.merge_load import Machine, machine
-from harness.merge_machines import answer, labels
-from harness.records import read_analysis
+from harness.model.records import read_analysis
+from harness.pooling.merge import merge
+from harness.pooling.merge_load import Machine, machine
+from harness.pooling.merge_machines import answer, labels
 
 XEON = env_of("node-a", "Intel(R) Xeon(R) Platinum 8375C CPU @ 2.90GHz", "SkylakeX")
 EPYC = env_of("node-b", "AMD EPYC 7R13 Processor", "Haswell")
@@ -195,7 +195,7 @@ def test_the_answer_names_what_the_machines_where_rust_gained_most_share():
         "c": box("c", "AVX2", "Haswell", 2),
         "d": box("d", "AVX2", "Haswell", 16),
     }
-    from harness.merge import PairResult
+    from harness.pooling.merge import PairResult
 
     def pair(label: str, ratio: float, verdict: str) -> PairResult:
         return PairResult(

@@ -19,8 +19,8 @@ from merge_support import (
 )
 
 from harness.__main__ import main
-from harness.merge import merge
-from harness.records import read_analysis
+from harness.model.records import read_analysis
+from harness.pooling.merge import merge
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
+from harness.analysis.stats import slow_rounds
 from harness.errors import HarnessError
-from harness.noise import (
+from harness.measurement.noise import (
     OtherLoad,
     ProcessCpu,
     ProcessLoad,
@@ -19,7 +20,6 @@ from harness.noise import (
     descendants,
     other_load,
     parse_cpus,
-    slow_rounds,
     take_snapshot,
 )
 

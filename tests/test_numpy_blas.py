@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from test_contract_agreement import CASES, case_args, contender_commands, write_spec
 
-from harness import numpy_blas
-from harness.contenders import load_file
-from harness.prepare import RunOptions, choose_contenders
+from harness.preparation import numpy_blas
+from harness.preparation.contenders import load_file
+from harness.preparation.prepare import RunOptions, choose_contenders
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_32 = Path("/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0")
@@ -207,7 +207,7 @@ def test_a_real_run_decomposes_rusts_speedup_from_the_cells_own_runs(tmp_path, h
     import pandas as pd
 
     from harness.__main__ import main
-    from harness.records import read_analysis
+    from harness.model.records import read_analysis
 
     if numpy_blas.find().path is None:
         pytest.skip("no OpenBLAS file behind NumPy")

@@ -62,7 +62,7 @@ def test_the_venv_gets_the_hyperfine_2_binary(installed):
 
 @pytest.mark.slow
 def test_the_installed_package_ships_the_embedded_dataset(installed):
-    script = "from harness import datasets; print(datasets.resolve('mnist-mini', None))"
+    script = "from harness.preparation import datasets; print(datasets.resolve('mnist-mini', None))"
     result = subprocess.run(
         [installed / "bin" / "python", "-c", script],
         capture_output=True,

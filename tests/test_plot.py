@@ -9,10 +9,10 @@ from data.results_factory import (
     write_results,
 )
 
-from harness.analyze import analyze
-from harness.plot import plot
-from harness.tables import RunRecord, write_rows
-from harness.wording import FIGURES
+from harness.analysis.analyze import analyze
+from harness.model.tables import RunRecord, write_rows
+from harness.presentation.plot import plot
+from harness.presentation.wording import FIGURES
 
 
 def _names(folder):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness import precision
-from harness.records import ContenderEntry, Manifest
+from harness.analysis import precision
+from harness.model.records import ContenderEntry, Manifest
 
 
 def _manifest(target: float) -> Manifest:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from harness import contenders, prepare
 from harness.errors import HarnessError
-from harness.records import read_json
-from harness.results import new_results_dir, update_latest
+from harness.model.records import read_json
+from harness.model.results import new_results_dir, update_latest
+from harness.preparation import contenders, prepare
 
 NOON = datetime(2026, 1, 2, 12, 0, 0)
 

@@ -1,4 +1,4 @@
-"""harness.procs: a child's group stopped at its timeout, its leftovers found, output bounded."""
+"""procs: a child's group stopped at its timeout, its leftovers found, output bounded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import procs
+from harness.measurement import procs
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc, prctl")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.__main__ import parser
-from harness.contenders import select
+from harness.preparation.contenders import select
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,7 +53,7 @@ def test_every_harness_command_in_the_readme_parses(command, capsys):
     args = parser().parse_args(argv)  # SystemExit (a test failure) on an unknown flag
     contenders = getattr(args, "contenders", None)
     if contenders and not getattr(args, "contenders_file", None):
-        from harness.contenders import parse_threads
+        from harness.preparation.contenders import parse_threads
 
         threads = parse_threads(args.threads) if getattr(args, "threads", None) else None
         chosen = select(contenders.split(","), threads)

@@ -20,7 +20,7 @@ from python_impl.model import BatchedTrainer, batches, he_normal
 from python_impl.modelfile import load_model, save_model
 
 ROOT = Path(__file__).resolve().parent.parent
-MINI_SPEC = ROOT / "harness" / "specs" / "mnist-mini.json"
+MINI_SPEC = ROOT / "harness" / "preparation" / "specs" / "mnist-mini.json"
 TOP_KEYS = (
     "spec_version, dataset, layers, hidden_activation, output, init, optimizer, batch_size, "
     "max_epochs, target_accuracy, dtype"
@@ -380,7 +380,7 @@ def test_max_steps_stops_mid_epoch_and_saves_what_k_steps_give(capsys, tiny, tmp
 def diverging_spec(tmp_path: Path) -> Path:
     """mnist-mini with learning rate 1e6 (on random tiny data ReLUs die instead)."""
     doc = json.loads(MINI_SPEC.read_text())
-    doc["dataset"]["dir"] = str(ROOT / "harness" / "data" / "mnist-mini")
+    doc["dataset"]["dir"] = str(ROOT / "harness" / "preparation" / "data" / "mnist-mini")
     doc["optimizer"]["learning_rate"] = 1e6
     return write_spec(tmp_path / "s.json", doc)
 

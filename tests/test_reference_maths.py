@@ -22,7 +22,7 @@ from python_impl.model import (
 
 ROOT = Path(__file__).resolve().parent.parent
 VECTORS = ROOT / "tests" / "vectors"
-MNIST_MINI = ROOT / "harness" / "data" / "mnist-mini"
+MNIST_MINI = ROOT / "harness" / "preparation" / "data" / "mnist-mini"
 
 
 def load_vector(name: str) -> dict:

@@ -15,12 +15,12 @@ from python_impl.modelfile import load_model
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parent.parent
-MINI = ROOT / "harness" / "data" / "mnist-mini"
+MINI = ROOT / "harness" / "preparation" / "data" / "mnist-mini"
 
 
 def spec_file(tmp_path: Path, **changes) -> Path:
     """The mnist-mini spec with absolute data path and the given top-level changes."""
-    doc = json.loads((ROOT / "harness" / "specs" / "mnist-mini.json").read_text())
+    doc = json.loads((ROOT / "harness" / "preparation" / "specs" / "mnist-mini.json").read_text())
     doc["dataset"]["dir"] = str(MINI)
     doc.update(changes)
     path = tmp_path / "spec.json"

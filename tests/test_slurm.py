@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.records import read_analysis
+from harness.model.records import read_analysis
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from harness import stages
 from harness.__main__ import main
 
 DATA = Path(__file__).parent / "data"
-MINI = Path(__file__).resolve().parent.parent / "harness" / "data" / "mnist-mini"
+MINI = Path(__file__).resolve().parent.parent / "harness" / "preparation" / "data" / "mnist-mini"
 
 
 def _report(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, bool]:

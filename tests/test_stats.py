@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sp
 
-from harness.stats import (
+from harness.analysis.stats import (
     StatsConfig,
     describe,
     instability,

@@ -17,13 +17,13 @@ from data.history_factory import OTHER_MACHINE, History, runs
 from data.results_factory import FakeRun, write_results
 from sqlalchemy import text
 
-from harness import store, store_schema
 from harness.__main__ import main
-from harness.analyze import analyze
+from harness.analysis.analyze import analyze
 from harness.errors import HarnessError
-from harness.history import HistoryConfig
-from harness.history_render import build
-from harness.store_index import read_folder
+from harness.pooling import store, store_schema
+from harness.pooling.history import HistoryConfig
+from harness.pooling.history_render import build
+from harness.pooling.store_index import read_folder
 
 _names = itertools.count()
 
@@ -315,7 +315,7 @@ def test_history_without_a_store_says_how_to_fill_one(tmp_path, capsys):
 
 
 def test_one_slow_run_inside_a_flat_history_is_an_outlier_not_a_step():
-    from harness.history import Point, analyse
+    from harness.pooling.history import Point, analyse
 
     rng = np.random.default_rng(5)
     ratios = 1.3 * np.exp(0.01 * rng.standard_normal(20))

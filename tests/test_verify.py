@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import contenders, prepare, verify
-from harness.contenders import MLP_BINARY
+from harness.measurement import verify
+from harness.preparation import contenders, prepare
+from harness.preparation.contenders import MLP_BINARY
 
 
 def _setup(tmp_path: Path, data: Path) -> tuple[Path, Path]:
@@ -85,7 +86,7 @@ def test_numpy_and_rust_agree_batched_and_per_sample_on_one_two_and_four_threads
     chosen = contenders.select(names)
     prepare.build_rust(chosen, quiet=True)
     assert MLP_BINARY.exists()
-    from harness.datasets import EMBEDDED_DIR
+    from harness.preparation.datasets import EMBEDDED_DIR
 
     spec, init = _setup(tmp_path, EMBEDDED_DIR)  # 10 steps at batch 512 = one whole epoch
     result = verify.verify(chosen, spec, init, steps, tmp_path / "work")

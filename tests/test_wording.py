@@ -6,9 +6,9 @@ import sys
 import pytest
 from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
 
-from harness import formats, wording
-from harness.analyze import analyze
-from harness.records import read_analysis
+from harness.analysis.analyze import analyze
+from harness.model.records import read_analysis
+from harness.presentation import formats, wording
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +120,7 @@ def test_markdown_escaping_leaves_no_tag_link_or_table_break():
 
 def test_the_report_modules_load_no_numpy_pandas_scipy_or_matplotlib():
     code = (
-        "import sys, harness.report, harness.wording; "
+        "import sys, harness.presentation.report, harness.presentation.wording; "
         "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'matplotlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,7 +2,7 @@
 
 Each run times a reference and a contender `pairs` times side by side; every time is jittered
 by `noise` (relative, log-normal), as the results factory jitters each timed part; the ratio
-and its CI are harness.stats.ratio_test's, exactly as analyze computes them. A `step` makes
+and its CI are harness.analysis.stats.ratio_test's, exactly as analyze computes them. A `step` makes
 the contender slower (step > 0) from run `step_at` on.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness import stats
-from harness.store_index import StoredRun
+from harness.analysis import stats
+from harness.pooling.store_index import StoredRun
 
 MACHINE = {
     "fingerprint": "a1b2c3d4e5f60718",

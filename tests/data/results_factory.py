@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.records import (
+from harness.model.records import (
     ContenderEntry,
     ContenderOutcome,
     Failure,
@@ -26,7 +26,7 @@ from harness.records import (
     write_manifest,
     write_outcome,
 )
-from harness.tables import (
+from harness.model.tables import (
     ContenderRow,
     EpochRecord,
     EvaluatorRow,
@@ -53,7 +53,7 @@ class FakeContender:
     eval: float = 0.01
     peak_rss: float = 60e6
     fail: bool = False  # every run crashes (exit 3, status diverged)
-    language: str | None = None  # the 2x2's row (harness.grid)
+    language: str | None = None  # the 2x2's row (harness.analysis.grid)
     approach: str | None = None  # the 2x2's column: from-scratch or framework
 
 
@@ -362,9 +362,9 @@ def assert_verdicts_agree_with_cis(summary: pd.DataFrame) -> int:
 
 def report_from_tables(folder: Path) -> Path:
     """analyze -> plot -> render a factory folder: its tables stand in for ingest's."""
-    from harness.analyze import analyze
-    from harness.plot import plot
-    from harness.report import render
+    from harness.analysis.analyze import analyze
+    from harness.presentation.plot import plot
+    from harness.presentation.report import render
 
     analyze(folder)
     plot(folder)

@@ -124,7 +124,7 @@ fn per_sample_and_two_threads_give_the_batched_one_thread_model_within_float_rou
     let (_, per_sample) = steps_run(tmp.path(), &spec, "2", &["--algorithm", "per-sample"]);
     let (events, threaded) = steps_run(tmp.path(), &spec, "2", &["--threads", "2"]);
     assert_eq!(events[0]["threads"], 2);
-    // harness/verify.py's parity tolerance: 1e-4 * sqrt(K).
+    // harness/measurement/verify.py: the parity tolerance: 1e-4 * sqrt(K).
     let tolerance = 1e-4 * 2f32.sqrt();
     for other in [&per_sample, &threaded] {
         let d = max_difference(&batched, other);

@@ -12,9 +12,9 @@ use serde_json::{json, Value};
 pub fn mnist_mini() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
-        .map(|dir| dir.join("harness/data/mnist-mini"))
+        .map(|dir| dir.join("harness/preparation/data/mnist-mini"))
         .find(|dir| dir.is_dir())
-        .expect("harness/data/mnist-mini above the crate")
+        .expect("harness/preparation/data/mnist-mini above the crate")
 }
 
 /// Runs `BINARY train --spec SPEC ARGS...`.
@@ -28,7 +28,7 @@ pub fn train(binary: &str, spec: &Path, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{binary} runs: {e}"))
 }
 
-/// A valid spec (as in harness/specs/mnist-mini.json) over `dir`.
+/// A valid spec (as in harness/preparation/specs/mnist-mini.json) over `dir`.
 pub fn spec_value(dir: &Path) -> Value {
     json!({
         "spec_version": 1,
