@@ -21,7 +21,7 @@ test: $(STAMP)
 	@command -v cargo >/dev/null || { echo "make: cargo not found; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q -n 2 --dist loadfile -m "not serial"
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not serial"
 	$(BIN)/pytest -q -m serial
 	cd rust_impl && cargo fmt --all --check
 	cd rust_impl && cargo clippy --workspace --all-targets --locked -- -D warnings

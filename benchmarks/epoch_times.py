@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness.model.stream import read_stream  # noqa: E402
 from harness.preparation import numpy_blas  # noqa: E402
 from harness.preparation.contenders import MLP_BINARY as MLP  # noqa: E402
 from harness.preparation.prepare import make_spec, write_inits, write_spec  # noqa: E402
@@ -90,11 +90,9 @@ def run_contender(c: Contender, spec: Path, init: Path, workdir: Path) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True)
     if proc.returncode != 1:  # 1 = max_epochs reached below the (unreachable) target
         sys.exit(f"error: {c.label} exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
-    events = [json.loads(line) for line in metrics.read_text().splitlines()]
-    c.kernel = events[0].get("gemm", "")
-    c.rounds.append(
-        [e["train_seconds"] for e in events if e["event"] == "epoch" and e["epoch"] > 1]
-    )
+    process = read_stream(metrics, strict=True).processes[0]
+    c.kernel = (process.start or {}).get("gemm", "")
+    c.rounds.append([e["train_seconds"] for e in process.epochs if e["epoch"] > 1])
 
 
 def library_vs_bare(data, params: list, threads: int, repeats: int = 3) -> dict[str, list]:

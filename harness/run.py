@@ -9,11 +9,9 @@ to a run that has its report.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, replace
 from pathlib import Path
 
 from harness import stages
@@ -36,11 +34,12 @@ def run(
             log(f"results folder: {run_dir}")  # inside: a Ctrl-C here still removes it
             manifest = prepare.prepare(plan, run_dir, argv, log)
             log(f"[1/7] prepare: spec.json, init/ ({plural(len(options.seeds), 'seed')}), env.json")
-            parity_ok = _run_parity(plan, run_dir, log)
+            parity = _run_parity(plan, run_dir, log)
             log(f"[3/7] measure: {_measure_plan(options, manifest, plan.hyperfine_version)}")
-            measured_ok = _measure(run_dir, manifest, log, options.quiet)
+            measured_ok = _measure(run_dir, manifest, parity, log, options.quiet)
     except _Interrupted:
         return _interrupted(run_dir)
+    parity_ok = parity in ("passed", "skipped")
     try:
         report = stages.rebuild(run_dir, log, first_stage=4)
     except KeyboardInterrupt:
@@ -110,11 +109,11 @@ def _measure_plan(options: RunOptions, manifest: Manifest, hyperfine: str | None
     return f"{what}, {rounds} (+{options.warmup} warm-up) with hyperfine {hyperfine}"
 
 
-def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None], quiet: bool) -> bool:
-    """measure, with the noise guard around it, the precision rule when asked and a progress
-    display unless quiet."""
-    from harness.measurement import measure, noise, progress
-    from harness.model.records import read_outcome, write_outcome
+def _measure(
+    run_dir: Path, manifest: Manifest, parity_status: str, log: Callable[[str], None], quiet: bool
+) -> bool:
+    """measure, with the precision rule when asked and a progress display unless quiet."""
+    from harness.measurement import measure, progress
 
     stop_rule, budget, rounds = None, None, manifest.runs
     if manifest.precision:
@@ -124,43 +123,24 @@ def _measure(run_dir: Path, manifest: Manifest, log: Callable[[str], None], quie
         budget = manifest.max_time or precision.DEFAULT_MAX_TIME
         rounds = precision.MIN_ROUNDS  # the rule ignores --runs
     watch = progress.Progress(progress.Plan.of(manifest, rounds, budget)) if not quiet else None
-    before = noise.take_snapshot()
-    try:
-        with watch or contextlib.nullcontext():
-            return measure.measure(run_dir, log, stop_rule, watch)
-    finally:
-        after = noise.take_snapshot()
-        load = noise.other_load(before, after, exclude={os.getpid()})
-        outcome = read_outcome(run_dir)
-        facts = {
-            "load_before": before.load,
-            "load_after": after.load,
-            "governor": ", ".join(sorted(set(after.governors))) if after.governors else None,
-            "other_share": load.share,
-            "window_seconds": load.window_seconds,
-            "busiest": [asdict(p) for p in load.busiest],
-            "note": load.note,
-        }
-        write_outcome(run_dir, replace(outcome, noise=facts))
+    with watch or contextlib.nullcontext():
+        return measure.measure(run_dir, log, stop_rule, watch, parity_status)
 
 
-def _run_parity(plan: prepare.Plan, run_dir: Path, log: Callable[[str], None]) -> bool:
-    """The K-step parity check before timing (parity.json); True when passed or skipped."""
+def _run_parity(plan: prepare.Plan, run_dir: Path, log: Callable[[str], None]) -> str:
+    """The K-step parity check before timing (parity.json); its status (skipped when asked)."""
     from harness.measurement import verify
-    from harness.model.records import Outcome, write_outcome
 
     options = plan.options
     if options.skip_parity:
-        write_outcome(run_dir, Outcome(parity_status="skipped"))
         log("[2/7] verify: skipped (--skip-parity)")
-        return True
+        return "skipped"
     init = run_dir / "init" / f"seed-{options.seeds[0]}.safetensors"
     parity = verify.verify(
         plan.contenders, run_dir / "spec.json", init, options.parity_steps, run_dir / "parity"
     )
     verify.write_parity(run_dir / "parity.json", parity)
-    write_outcome(run_dir, Outcome(parity_status=parity["status"]))
     log(f"[2/7] verify: parity {parity['status']} after {options.parity_steps} steps")
     if parity["status"] != "passed":
         log(verify.format_table(parity))
-    return parity["status"] == "passed"
+    return str(parity["status"])

@@ -35,12 +35,52 @@ PROCESS_MODULES = {
 }
 
 
+# Fixtures wider than one test that cost next to nothing to build again on another worker:
+# files read from the repository, and `programs` (the Rust binary: cargo's lock and cache make
+# a second worker's build wait for the first and then do nothing).
+CHEAP_SHARED = {"tiny_data", "programs", "mini", "hand_computed", "tmp_path_factory"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that starts real processes as slow (see PROCESS_FIXTURES)."""
+    """Mark every test that starts real processes as slow (see PROCESS_FIXTURES), and group
+    the tests that share an expensive fixture for `pytest -n 2 --dist loadgroup`."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & PROCESS_FIXTURES or item.module.__name__ in PROCESS_MODULES:
             item.add_marker(pytest.mark.slow)
+    for item, group in shared_fixture_groups(items).items():
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def shared_fixture_groups(items: list[pytest.Item]) -> dict[pytest.Item, str]:
+    """item -> a group name, for every test that uses a module- or session-scoped fixture.
+
+    A worker builds such a fixture once for all the tests it runs, so the tests sharing one
+    (say good_run, a whole harness run) belong on one worker; the other tests spread over
+    the workers one by one. A module's own fixtures are keyed by the module, conftest's by
+    name; tests that share any key end in one group (union-find over the keys).
+    """
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            key = parent[key]
+        return key
+
+    keys_of: dict[pytest.Item, list[str]] = {}
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        keys = []
+        for name, defs in (info.name2fixturedefs.items() if info else ()):
+            scope = defs[-1].scope
+            if scope in ("module", "package", "session") and name not in CHEAP_SHARED:
+                keys.append(item.module.__name__ if scope == "module" else name)
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+        if keys:
+            keys_of[item] = keys
+    return {item: root(keys[0]) for item, keys in keys_of.items()}
 
 
 def _slice_idx(raw: bytes, count: int, images: bool) -> bytes:

@@ -30,12 +30,12 @@ import shlex
 import tempfile
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.measurement import procs
+from harness.measurement import noise, procs
 from harness.measurement.progress import Watcher
 from harness.model.hyperfine import merge_exports, parse_export
 from harness.model.journal import append_entry, read_journal
@@ -44,9 +44,9 @@ from harness.model.records import (
     ContenderOutcome,
     Failure,
     Manifest,
+    Outcome,
     now_iso,
     read_manifest,
-    read_outcome,
     write_outcome,
 )
 from harness.model.stream import end_status, read_stream
@@ -231,17 +231,22 @@ def measure(
     log: Callable[[str], None] = print,
     stop_rule: StopRule | None = None,
     watch: Watcher | None = None,
+    parity_status: str = "skipped",
 ) -> bool:
     """Warm-ups, then rounds until the manifest's count (or stop_rule says stop).
 
     Writes hyperfine/*.json, measure.jsonl, a merged hyperfine.json and outcome.json as it
-    goes. Returns True when every timed process exited 0; raises Interrupted on a stop.
+    goes; this is the only writer of outcome.json: what happened while measuring, the parity
+    status verify found (parity_status) and the noise guard's facts about the window (a
+    snapshot before the first process and one after the last, harness.measurement.noise).
+    Returns True when every timed process exited 0; raises Interrupted on a stop.
     watch (harness.measurement.progress) hears of each process before and after it runs.
     """
     manifest = read_manifest(run_dir)
     hyperfine = str(manifest.hyperfine["path"])
     (run_dir / EXPORTS).mkdir(exist_ok=True)
-    outcome = replace(read_outcome(run_dir), started=now_iso())
+    before = noise.take_snapshot()
+    outcome = Outcome(parity_status=parity_status, started=now_iso())
     write_outcome(run_dir, outcome)
     journal = read_journal(run_dir)
     reason, rounds, reached = "", 0, None
@@ -265,7 +270,8 @@ def measure(
             journal += entries
             _merge(run_dir)
             log(_round_line(rounds, entries))
-            write_outcome(run_dir, replace(outcome, rounds_done=rounds))
+            outcome = replace(outcome, rounds_done=rounds)
+            write_outcome(run_dir, outcome)
             if stop_rule is not None:
                 dropped |= failed_every_seed(entries, log, rounds)
                 reason, reached = stop_rule(journal, rounds)
@@ -274,25 +280,30 @@ def measure(
                     reason = "failed"  # nothing left whose ratio could narrow
             elif rounds >= manifest.runs:
                 reason = "rounds"
+        outcomes = failures(manifest, read_journal(run_dir), run_dir, log)
+        outcome = replace(outcome, stop_reason=reason, precision_reached=reached, outcomes=outcomes)
     except Interrupted:
         _merge(run_dir)
-        write_outcome(
-            run_dir,
-            replace(outcome, rounds_done=rounds - 1, finished=now_iso(), interrupted=True),
-        )
+        outcome = replace(outcome, rounds_done=rounds - 1, finished=now_iso(), interrupted=True)
         raise
-    outcomes = failures(manifest, read_journal(run_dir), run_dir, log)
-    write_outcome(
-        run_dir,
-        replace(
-            outcome,
-            rounds_done=rounds,
-            stop_reason=reason,
-            precision_reached=reached,
-            outcomes=outcomes,
-        ),
-    )
-    return all(o.status == "ok" for o in outcomes.values())
+    finally:
+        write_outcome(run_dir, replace(outcome, noise=noise_facts(before)))
+    return all(o.status == "ok" for o in outcome.outcomes.values())
+
+
+def noise_facts(before: noise.Snapshot) -> dict[str, Any]:
+    """outcome.json `noise`: the load and the other processes' CPU since `before`."""
+    after = noise.take_snapshot()
+    load = noise.other_load(before, after, exclude={os.getpid()})
+    return {
+        "load_before": before.load,
+        "load_after": after.load,
+        "governor": ", ".join(sorted(set(after.governors))) if after.governors else None,
+        "other_share": load.share,
+        "window_seconds": load.window_seconds,
+        "busiest": [asdict(p) for p in load.busiest],
+        "note": load.note,
+    }
 
 
 def failed_every_seed(

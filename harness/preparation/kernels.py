@@ -10,12 +10,13 @@ seconds per step, the cache file).
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from harness.errors import HarnessError
+from harness.model.stream import read_stream
 from harness.preparation.contenders import Contender
 
 
@@ -52,10 +53,9 @@ def choose(contenders: list[Contender], spec: Path) -> dict[str, Any]:
 
 
 def _start_event(metrics: Path) -> dict[str, Any] | None:
-    """The first line of a metrics stream, when it is a start event."""
+    """The start event of the one process a metrics stream holds, if it wrote one."""
     try:
-        first = metrics.read_text().splitlines()[0]
-        event = json.loads(first)
-    except (OSError, IndexError, json.JSONDecodeError):
+        processes = read_stream(metrics, strict=False).processes
+    except HarnessError:  # no file: the binary failed before writing one
         return None
-    return event if event.get("event") == "start" else None
+    return processes[0].start if processes else None
