@@ -70,6 +70,7 @@ def test_prepare_writes_spec_inits_env_and_run_json(
     assert stored["parity_steps"] == 3 and stored["shuffle_seed"] == run.shuffle_seed
     floor = stored["floor"]
     assert floor["train_flops_per_epoch"] > 0 and floor["sgemm_gflops"]["1"] > 0
+    assert floor["budget_seconds"] == 0.3  # tests/conftest.py's HARNESS_FLOOR_SECONDS
 
 
 def test_python_torch_is_skipped_with_a_note_when_torch_is_missing(
@@ -119,3 +120,19 @@ def test_a_contenders_file_with_a_bad_entry_names_the_field(tmp_path: Path) -> N
     )
     with pytest.raises(HarnessError, match=r"contenders\[0\].algorithm: expected batched"):
         contenders.load_file(path)
+
+
+def test_the_floor_is_measured_for_three_seconds_unless_the_variable_says_otherwise(monkeypatch):
+    monkeypatch.delenv(prepare.FLOOR_SECONDS_ENV, raising=False)
+    assert prepare.floor_budget() == 3.0
+    monkeypatch.setenv(prepare.FLOOR_SECONDS_ENV, " 0.5 ")
+    assert prepare.floor_budget() == 0.5
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "nan", "inf", "1e9"])
+def test_a_floor_seconds_variable_that_is_not_a_sane_duration_is_refused_naming_it(
+    monkeypatch, value
+):
+    monkeypatch.setenv(prepare.FLOOR_SECONDS_ENV, value)
+    with pytest.raises(HarnessError, match=r"^HARNESS_FLOOR_SECONDS=.*expected seconds from"):
+        prepare.floor_budget()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import shutil
 import subprocess
@@ -35,6 +36,8 @@ from harness.preparation.contenders import (
 from harness.preparation.referee import write_inits
 
 SPEC_TEMPLATE = Path(__file__).parent / "specs" / "mnist-mini.json"
+FLOOR_SECONDS_ENV = "HARNESS_FLOOR_SECONDS"
+FLOOR_SECONDS = 3.0  # the sgemm floor's measuring time (floor.measure_sgemm's budget)
 
 
 @dataclass
@@ -91,6 +94,7 @@ def plan(options: RunOptions) -> Plan:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise HarnessError(f"{flag}: expected a finite number of seconds > 0, got {value}")
     check_cpus(options.cpus, contenders)
+    floor_budget()  # a bad HARNESS_FLOOR_SECONDS is refused before the folder exists
     try:
         str(options.out).encode("utf-8")
     except UnicodeEncodeError:
@@ -195,6 +199,24 @@ def reference_of(contenders: list[Contender]) -> str:
     return REFERENCE if REFERENCE in names else names[0]
 
 
+def floor_budget() -> float:
+    """Seconds the sgemm floor is measured for: FLOOR_SECONDS_ENV, else the default (3 s).
+
+    The test suite sets 0.3 s (tests/conftest.py): dozens of whole runs, each measuring the
+    floor, would otherwise spend minutes on it; a benchmark keeps the default.
+    """
+    raw = os.environ.get(FLOOR_SECONDS_ENV, "").strip()
+    if not raw:
+        return FLOOR_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0.01 <= seconds <= 600:  # also false for NaN
+        raise HarnessError(f"{FLOOR_SECONDS_ENV}={raw!r}: expected seconds from 0.01 to 600")
+    return seconds
+
+
 def sgemm_floor(spec: dict, train_samples: int, test_samples: int, threads: list[int]) -> dict:
     """The machine's sgemm rate on the network's own products, and FLOPs per epoch.
 
@@ -203,13 +225,14 @@ def sgemm_floor(spec: dict, train_samples: int, test_samples: int, threads: list
     """
     from harness.preparation import floor
 
-    layers, batch = list(spec["layers"]), int(spec["batch_size"])
+    layers, batch, budget = list(spec["layers"]), int(spec["batch_size"]), floor_budget()
     code = (
         "import json, sys; from harness.preparation import floor; "
         "a = json.loads(sys.argv[1]); "
-        "print(json.dumps(floor.rates_to_json(floor.measure_sgemm(a[0], a[1], a[2]))))"
+        "print(json.dumps(floor.rates_to_json(floor.measure_sgemm(*a))))"
     )
-    argv = [sys.executable, "-c", code, json.dumps([layers, batch, sorted(set(threads))])]
+    args = [layers, batch, sorted(set(threads)), budget]
+    argv = [sys.executable, "-c", code, json.dumps(args)]
     done = subprocess.run(argv, capture_output=True, text=True, cwd=Path(__file__).parents[2])
     if done.returncode != 0:
         said = " ".join(done.stderr.split())[-300:]
@@ -221,6 +244,7 @@ def sgemm_floor(spec: dict, train_samples: int, test_samples: int, threads: list
         "sgemm_gflops": {str(t): r.gflops for t, r in rates.items()},
         "blas": _blas_name(next(iter(rates.values()))),
         "sgemm": floor.rates_to_json(rates),
+        "budget_seconds": budget,
     }
 
 
