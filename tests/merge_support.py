@@ -10,7 +10,8 @@ from typing import Any
 
 from data.results_factory import FakeContender, FakeRun, write_results
 
-from harness.model.records import read_analysis, read_manifest
+from harness.model.analysis import read_analysis
+from harness.model.records import read_manifest
 from harness.presentation import formats
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "example-run"
@@ -59,7 +60,7 @@ def check_single_folder_machine(merged: dict[str, Any], label: str, folder: Path
     """Every number of a one-folder machine in merged.json equals the folder's own: the
     analysis.json ratios, CIs, p-values, verdicts and pair counts, the contenders' GFLOP/s and
     fractions, the sgemm rates of run.json, env.json's facts. Returns the numbers checked."""
-    analysis = read_analysis(folder)
+    analysis = read_analysis(folder).to_dict()
     env = json.loads((folder / "env.json").read_text())
     group = next(g for g in merged["groups"] if any(m["label"] == label for m in g["machines"]))
     gm = next(m for m in group["machines"] if m["label"] == label)

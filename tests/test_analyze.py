@@ -19,7 +19,7 @@ from data.results_factory import (
 from harness.analysis.analyze import analyze
 from harness.analysis.pairing import PARTS, load_runs
 from harness.errors import HarnessError
-from harness.model.records import read_analysis
+from harness.model.analysis import read_analysis
 from harness.model.tables import RunRecord, SummaryRow, read_table, write_rows
 
 NUMPY2 = FakeContender(
@@ -31,7 +31,7 @@ RUST2 = FakeContender("rust@2", "rust", threads=2, train=0.018, eval=0.007)
 def _analysis(tmp_path, fake=None):
     folder = write_results(tmp_path / "run", fake)
     analyze(folder)
-    return read_analysis(folder), folder
+    return read_analysis(folder).to_dict(), folder
 
 
 def _summary(folder):
@@ -244,7 +244,7 @@ def test_spec_hashes_from_start_events_agree_with_spec_json(tmp_path):
     path = folder / "metrics" / "rust" / "seed-1.jsonl"
     path.write_text(path.read_text().replace(spec["spec_file"], "0" * 64, 1))
     analyze(folder)
-    assert read_analysis(folder)["fairness"]["spec_sha256"]["consistent"] is False
+    assert read_analysis(folder).to_dict()["fairness"]["spec_sha256"]["consistent"] is False
 
 
 def test_evaluator_disagreement_is_flagged(tmp_path):
@@ -273,7 +273,7 @@ def test_missing_optional_columns_and_nans_are_tolerated(tmp_path):
         {"contender": ["a", "a", "b", "b"], "wall_seconds": [1.0, math.nan, 0.5, 0.6]}
     ).to_csv(folder / "tables" / "runs.csv", index=False)
     analyze(folder)
-    data = read_analysis(folder)
+    data = read_analysis(folder).to_dict()
     assert data["contenders"][0]["wall"]["median"] == 1.0
     assert data["has_metrics"] is False
     assert data["comparisons"][0]["pairing"] == "independent"
@@ -283,7 +283,7 @@ def test_a_folder_without_timed_runs_still_analyzes(tmp_path):
     folder = write_results(tmp_path / "run")
     write_rows(folder / "tables" / "runs.csv", RunRecord, [])
     analyze(folder)
-    data = read_analysis(folder)
+    data = read_analysis(folder).to_dict()
     assert all(c["runs"] == 0 and c["wall"]["median"] is None for c in data["contenders"])
     assert data["comparisons"][0]["ratio"] is None
 

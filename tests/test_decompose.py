@@ -12,7 +12,7 @@ from data.results_factory import FakeContender, FakeRun, write_results
 
 from harness.analysis import decompose
 from harness.analysis.analyze import analyze
-from harness.model.records import read_analysis
+from harness.model.analysis import read_analysis
 from harness.presentation.report import render
 
 EPOCHS = 20
@@ -44,7 +44,7 @@ def run(tmp_path_factory):
     )
     folder = write_results(tmp_path_factory.mktemp("decompose") / "run", fake)
     analyze(folder)
-    return folder, read_analysis(folder)
+    return folder, read_analysis(folder).to_dict()
 
 
 def test_each_thread_count_gets_one_decomposition_naming_its_three_contenders(run):
@@ -90,7 +90,7 @@ def test_without_the_twin_there_is_no_decomposition(tmp_path):
     fake = FakeRun(contenders=(NUMPY, RUST), late_seed=None, noise=0.01, epochs=EPOCHS)
     folder = write_results(tmp_path / "run", fake)
     analyze(folder)
-    assert read_analysis(folder)["decomposition"] == []
+    assert read_analysis(folder).to_dict()["decomposition"] == []
     render(folder)
     assert "Kernel or language" not in (folder / "summary.md").read_text()
 

@@ -11,7 +11,7 @@ from data.results_factory import FakeContender, FakeRun, write_results
 
 from harness.analysis.analyze import analyze
 from harness.errors import HarnessError
-from harness.model.records import read_analysis
+from harness.model.analysis import read_analysis
 from harness.preparation.contenders import load_file
 from harness.presentation.report import render
 
@@ -38,7 +38,7 @@ def build(tmp_path, contenders, **fields):
     fake = FakeRun(contenders=contenders, late_seed=None, noise=0.01, epochs=EPOCHS, **fields)
     folder = write_results(tmp_path / "run", fake)
     analyze(folder)
-    return folder, read_analysis(folder)
+    return folder, read_analysis(folder).to_dict()
 
 
 @pytest.fixture(scope="module")

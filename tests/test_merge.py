@@ -20,7 +20,7 @@ from merge_support import (
 )
 
 from harness.__main__ import main
-from harness.model.records import read_analysis
+from harness.model.analysis import read_analysis
 from harness.pooling.merge import merge
 from harness.pooling.merge_load import Machine, machine
 from harness.pooling.merge_machines import answer, labels
@@ -76,7 +76,7 @@ def test_folders_of_one_machine_pool_pairs_that_stay_within_each_folder(tmp_path
     half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / math.sqrt(len(d))
     assert math.isclose(row.ci_low, math.exp(d.mean() - half), rel_tol=1e-9)
     assert math.isclose(row.ci_high, math.exp(d.mean() + half), rel_tol=1e-9)
-    own = [read_analysis(f)["comparisons"] for f in (first, second)]
+    own = [read_analysis(f).to_dict()["comparisons"] for f in (first, second)]
     assert row.folder_ratios == [
         next(c for c in o if c["contender"] == "rust")["ratio"] for o in own
     ]
@@ -163,7 +163,7 @@ def test_a_schema_1_folder_is_analysed_in_a_temporary_copy_and_left_untouched(tm
     copy = tmp_path / "copy"
     shutil.copytree(EXAMPLE, copy)
     assert main(["report", str(copy), "--quiet"]) == 0
-    expected = read_analysis(copy)["comparisons"][0]
+    expected = read_analysis(copy).to_dict()["comparisons"][0]
     (row,) = result.groups[0].pairs
     assert (row.contender, row.reference, row.verdict) == ("rust", "python-numpy", "faster")
     assert math.isclose(row.ratio, expected["ratio"], rel_tol=1e-12)

@@ -19,7 +19,7 @@ from merge_support import (
 )
 
 from harness.__main__ import main
-from harness.model.records import read_analysis
+from harness.model.analysis import read_analysis
 from harness.pooling.merge import merge
 
 pytestmark = pytest.mark.slow
@@ -85,7 +85,7 @@ def test_two_folders_of_one_machine_pool_into_one_row(real_run, tmp_path):
     result = merge([real_run, twin])
     (group,) = result.groups
     (row,) = group.pairs
-    own = read_analysis(real_run)["comparisons"][0]
+    own = read_analysis(real_run).to_dict()["comparisons"][0]
     assert len(group.machines) == 1 and row.folders == 2
     assert row.n == 2 * own["n"]
     assert math.isclose(row.ratio, own["ratio"], rel_tol=1e-12)

@@ -207,7 +207,7 @@ def test_a_real_run_decomposes_rusts_speedup_from_the_cells_own_runs(tmp_path, h
     import pandas as pd
 
     from harness.__main__ import main
-    from harness.model.records import read_analysis
+    from harness.model.analysis import read_analysis
 
     if numpy_blas.find().path is None:
         pytest.skip("no OpenBLAS file behind NumPy")
@@ -220,7 +220,7 @@ def test_a_real_run_decomposes_rusts_speedup_from_the_cells_own_runs(tmp_path, h
     runs = pd.read_csv(run_dir / "tables" / "runs.csv", dtype={"seed": str})
     wide = runs.pivot_table(index=["seed", "round"], columns="contender", values="wall_seconds")
     logs = np.log(wide[list(names)].dropna().to_numpy())
-    (d,) = read_analysis(run_dir)["decomposition"]
+    (d,) = read_analysis(run_dir).to_dict()["decomposition"]
     assert (d["reference"], d["twin"], d["native"]) == names and d["whole"]["n"] == len(logs) == 4
     expected = {"language": logs[:, 0] - logs[:, 1], "kernel": logs[:, 1] - logs[:, 2],
                 "total": logs[:, 0] - logs[:, 2]}  # fmt: skip

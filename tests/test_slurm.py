@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.model.records import read_analysis
+from harness.model.analysis import read_analysis
 
 pytestmark = pytest.mark.slow
 
@@ -216,7 +216,7 @@ def test_the_job_array_runs_on_every_task_and_the_merge_job_waits_for_it(slurm):
     assert sorted(machine["folders"]) == [str(f) for f in folders]
     assert group["workload"]["target"] == 0.5
     (pair,) = group["pairs"]
-    own = [read_analysis(f)["comparisons"][0] for f in folders]
+    own = [read_analysis(f).to_dict()["comparisons"][0] for f in folders]
     assert pair["n"] == sum(o["n"] for o in own) == 4
     assert sorted(pair["folder_ratios"]) == sorted(o["ratio"] for o in own)
     logs_by_hand = []

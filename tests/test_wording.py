@@ -2,12 +2,14 @@
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, write_results
 
 from harness.analysis.analyze import analyze
-from harness.model.records import read_analysis
+from harness.model import codec
+from harness.model.analysis import Measuring, MismatchCause, Noise, Note, read_analysis
 from harness.presentation import formats, wording
 
 
@@ -19,15 +21,15 @@ def analysis(tmp_path_factory):
 
 
 def _cmp(analysis, **fields):
-    return {**analysis["comparisons"][0], **fields}
+    return replace(analysis.comparisons[0], **fields)
 
 
 def test_a_faster_headline_names_threads_ratio_ci_p_and_seconds_per_epoch(analysis):
     text = wording.headline(analysis)
-    c = analysis["comparisons"][0]
+    c = analysis.comparisons[0]
     assert text.startswith(
-        f"rust (1 thread) is {c['ratio']:.2f}x faster than python-numpy (1 thread) "
-        f"(95 % CI {c['ci_low']:.2f}-{c['ci_high']:.2f}, p < 0.001); seconds per epoch: "
+        f"rust (1 thread) is {c.ratio:.2f}x faster than python-numpy (1 thread) "
+        f"(95 % CI {c.ci_low:.2f}-{c.ci_high:.2f}, p < 0.001); seconds per epoch: "
     )
 
 
@@ -53,30 +55,28 @@ def test_each_verdict_has_its_own_sentence(analysis):
 
 
 def test_the_why_sentence_names_the_parts_that_differ_and_the_sgemm_fractions(analysis):
-    text = wording.why(analysis["comparisons"][0], analysis)
-    rows = {c["name"]: c for c in analysis["contenders"]}
-    saved = analysis["comparisons"][0]["saved"]
-    assert text.startswith(
-        f"Where the difference comes from ({saved['total']:.2f} s less per run):"
-    )
-    assert f"{saved['train']:.2f} s less training" in text
-    assert f"{saved['outside']:.2f} s less outside main (start-up, save, exit)" in text
+    text = wording.why(analysis.comparisons[0], analysis)
+    rows = {c.name: c for c in analysis.contenders}
+    saved = analysis.comparisons[0].saved
+    assert text.startswith(f"Where the difference comes from ({saved.total:.2f} s less per run):")
+    assert f"{saved.train:.2f} s less training" in text
+    assert f"{saved.outside:.2f} s less outside main (start-up, save, exit)" in text
     assert (
-        f"training at {formats.pct(rows['rust']['sgemm_fraction'])} vs "
-        f"{formats.pct(rows['python-numpy']['sgemm_fraction'])} of this machine's sgemm rate"
+        f"training at {formats.pct(rows['rust'].sgemm_fraction)} vs "
+        f"{formats.pct(rows['python-numpy'].sgemm_fraction)} of this machine's sgemm rate"
     ) in text
 
 
 def test_warnings_mismatches_and_p_values_in_words():
-    assert wording.warning({"code": "few_runs", "runs": 6, "minimum": 10}) == (
+    assert wording.warning(Note(code="few_runs", runs=6, minimum=10)) == (
         "only 6 timed runs (fewer than 10): estimates are rough"
     )
     assert "stddev is 12 % of the mean" in wording.warning(
-        {"code": "unstable", "cv": 0.12, "threshold": 0.1}
+        Note(code="unstable", cv=0.12, threshold=0.1)
     )
-    assert wording.warning({"code": "outliers", "count": 1, "iqr_factor": 1.5}).startswith("1 out")
+    assert wording.warning(Note(code="outliers", count=1, iqr_factor=1.5)).startswith("1 out")
     cause = {"low": 20, "high": 21, "target": 0.9, "code": "rounding", "accuracy": 0.8996}
-    assert wording.mismatch({**cause, "epoch": 20}) == (
+    assert wording.mismatch(MismatchCause(**cause, epoch=20)) == (
         "20 vs 21 epochs: float rounding at the threshold (accuracy 0.8996 at epoch 20, target 0.9)"
     )
     assert formats.p_text(0.0004) == "p < 0.001" and formats.p_text(0.0234) == "p = 0.023"
@@ -86,11 +86,14 @@ def test_warnings_mismatches_and_p_values_in_words():
 
 def test_precision_lines_say_how_measuring_stopped(analysis):
     m = {"rounds_done": 7, "precision_target": 0.02, "precision_reached": 0.018}
-    a = {**analysis, "measuring": {**m, "stop_reason": "precision"}}
+    m = {**m, "interrupted": False, "rounds_requested": 0}
+    a = replace(analysis, measuring=Measuring(**m, stop_reason="precision"))
     assert wording.precision(a) == (
         "Stopped after 7 rounds: precision ±2.0 % reached (±1.8 % the widest CI)."
     )
-    a = {**analysis, "measuring": {**m, "stop_reason": "time", "precision_reached": 0.041}}
+    a = replace(
+        analysis, measuring=Measuring(**{**m, "stop_reason": "time", "precision_reached": 0.041})
+    )
     assert (
         wording.precision(a)
         == "Time budget spent after 7 rounds; precision reached ±4.1 % (aim ±2.0 %)."
@@ -101,14 +104,15 @@ def test_noise_lines_warn_about_other_processes_and_slow_rounds(analysis):
     noise = {
         "busy": True, "other_share": 0.23, "busy_threshold": 0.1, "slow_round_factor": 1.1,
         "busiest": [{"pid": 7, "name": "cargo", "cpu_seconds": 12.5, "share": 0.15}],
-        "slow_rounds": [2, 5],
+        "slow_rounds": [2, 5], "load_before": None, "load_after": None, "governor": None,
+        "note": None,
     }  # fmt: skip
-    lines = wording.noise({**analysis, "noise": noise})
+    lines = wording.noise(replace(analysis, noise=codec.decode(Noise, noise, "noise")))
     assert lines[0].startswith("Other processes used 23 % of a core while measuring")
     assert "busiest: cargo (pid 7, 12.5 s CPU, 15 %)" in lines[0]
     assert lines[1].startswith("Rounds 2, 5: every contender took more than 1.10x its median")
     quiet = {**noise, "busy": False, "slow_rounds": []}
-    assert wording.noise({**analysis, "noise": quiet}) == []
+    assert wording.noise(replace(analysis, noise=codec.decode(Noise, quiet, "noise"))) == []
 
 
 def test_markdown_escaping_leaves_no_tag_link_or_table_break():
@@ -136,10 +140,8 @@ def test_the_headline_without_a_same_thread_reference_points_to_the_cross_thread
 
 def test_a_fraction_above_the_measured_sgemm_rate_is_pointed_out(analysis):
     assert wording.floor_notes(analysis) == []
-    rows = [
-        dict(c, sgemm_fraction=2.98) if c["name"] == "rust" else c for c in analysis["contenders"]
-    ]
-    (note,) = wording.floor_notes({**analysis, "contenders": rows})
+    rows = [replace(c, sgemm_fraction=2.98) if c.name == "rust" else c for c in analysis.contenders]
+    (note,) = wording.floor_notes(replace(analysis, contenders=rows))
     assert (
         note.startswith("Training faster than the sgemm rate prepare measured")
         and "rust (298 %)" in note

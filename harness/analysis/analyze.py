@@ -18,14 +18,8 @@ import numpy as np
 import pandas as pd
 
 from harness.analysis import decompose, fairness, grid, pairing, reliability, stats, trajectory
-from harness.model.records import (
-    Manifest,
-    Outcome,
-    read_manifest,
-    read_optional_json,
-    read_outcome,
-    write_analysis,
-)
+from harness.model.analysis import Analysis, write_analysis
+from harness.model.records import Manifest, Outcome, read_manifest, read_optional_json, read_outcome
 from harness.model.tables import (
     ContenderRow,
     EpochRecord,
@@ -229,9 +223,9 @@ def info(name: str, folder: dict[str, Any]) -> dict[str, Any]:
 
 def build_analysis(
     run_dir: Path, cfg: AnalysisConfig | None = None, folder: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Everything the plots and the report show, as one JSON-ready dict of numbers and names
-    (`folder`: read_folder's result when the caller has read it already)."""
+) -> Analysis:
+    """Everything the plots and the report show: numbers and names, checked against the model
+    (harness.model.analysis; `folder`: read_folder's result when the caller has read it)."""
     cfg = folder["cfg"] if folder else cfg or AnalysisConfig()
     folder = folder or read_folder(Path(run_dir), cfg)
     runs, order, manifest, outcome = (folder[k] for k in ("runs", "order", "manifest", "outcome"))
@@ -261,7 +255,7 @@ def build_analysis(
     ]
     precisions = [p for p in (stats.precision(c) for c in usable) if p is not None]
     dataset = manifest.dataset.get("name") if manifest.dataset else None
-    return {
+    data = {
         "config": asdict(cfg),
         "reference": folder["reference"],
         "target": target,
@@ -298,6 +292,7 @@ def build_analysis(
             "precision_reached": max(precisions) if precisions else None,
         },
     }
+    return Analysis.from_dict(jsonable(data), str(Path(run_dir) / "analysis.json"))
 
 
 def jsonable(value: Any) -> Any:
@@ -315,47 +310,47 @@ def jsonable(value: Any) -> Any:
     return None if value is pd.NA else value
 
 
-def summary_rows(analysis: dict[str, Any]) -> list[SummaryRow]:
+def summary_rows(analysis: Analysis) -> list[SummaryRow]:
     """tables/summary.csv: one row per contender, its like-for-like speed-up included."""
-    ratios = {c["contender"]: c for c in analysis["comparisons"]}
-    references = {c["reference"] for c in analysis["comparisons"]} | {analysis["reference"]}
+    ratios = {c.contender: c for c in analysis.comparisons}
+    references = {c.reference for c in analysis.comparisons} | {analysis.reference}
     rows = []
-    for s in analysis["contenders"]:
-        c = ratios.get(s["name"], {})
-        is_ref = s["name"] in references and not c
-        wall, split = s["wall"], s["split"] or {}
+    for s in analysis.contenders:
+        c = ratios.get(s.name)
+        is_ref = s.name in references and not c
+        wall, split = s.wall, s.split
         rows.append(
             SummaryRow(
-                contender=s["name"],
-                threads=s["threads"],
-                status=s["status"],
-                runs=s["runs"],
-                success_rate=s["success_rate"],
-                median_seconds=wall["median"],
-                median_ci_low=wall["ci_low"],
-                median_ci_high=wall["ci_high"],
-                mean_seconds=wall["mean"],
-                stddev_seconds=wall["stddev"],
-                min_seconds=wall["min"],
-                max_seconds=wall["max"],
-                reference=c.get("reference"),
-                speedup_vs_reference=1.0 if is_ref else c.get("ratio"),
-                speedup_ci_low=c.get("ci_low"),
-                speedup_ci_high=c.get("ci_high"),
-                p_value=c.get("p_value"),
-                verdict="reference" if is_ref else c.get("verdict"),
-                epochs_median=s["epochs_median"],
-                seconds_per_epoch_median=s["seconds_per_epoch"]["median"],
-                samples_per_second_median=s["samples_per_second_median"],
-                startup_load_seconds=s["startup_load"],
-                setup_seconds=split.get("setup"),
-                train_seconds=split.get("train"),
-                eval_seconds=split.get("eval"),
-                max_rss_mib=s["max_rss_mib"],
-                cpu_seconds=s["cpu_median"],
-                cores_used=s["cores_used_median"],
-                train_gflops=s["train_gflops"],
-                sgemm_fraction=s["sgemm_fraction"],
+                contender=s.name,
+                threads=s.threads,
+                status=s.status,
+                runs=s.runs,
+                success_rate=s.success_rate,
+                median_seconds=wall.median,
+                median_ci_low=wall.ci_low,
+                median_ci_high=wall.ci_high,
+                mean_seconds=wall.mean,
+                stddev_seconds=wall.stddev,
+                min_seconds=wall.min,
+                max_seconds=wall.max,
+                reference=c.reference if c else None,
+                speedup_vs_reference=1.0 if is_ref else (c.ratio if c else None),
+                speedup_ci_low=c.ci_low if c else None,
+                speedup_ci_high=c.ci_high if c else None,
+                p_value=c.p_value if c else None,
+                verdict="reference" if is_ref else (c.verdict if c else None),
+                epochs_median=s.epochs_median,
+                seconds_per_epoch_median=s.seconds_per_epoch.median,
+                samples_per_second_median=s.samples_per_second_median,
+                startup_load_seconds=s.startup_load,
+                setup_seconds=split.setup if split else None,
+                train_seconds=split.train if split else None,
+                eval_seconds=split.eval if split else None,
+                max_rss_mib=s.max_rss_mib,
+                cpu_seconds=s.cpu_median,
+                cores_used=s.cores_used_median,
+                train_gflops=s.train_gflops,
+                sgemm_fraction=s.sgemm_fraction,
             )
         )
     return rows
@@ -365,5 +360,5 @@ def analyze(run_dir: Path) -> None:
     """Read the tables, run.json, outcome.json, parity.json; write analysis.json, summary.csv."""
     run_dir = Path(run_dir)
     analysis = build_analysis(run_dir)
-    write_analysis(run_dir, jsonable(analysis))
+    write_analysis(run_dir, analysis)
     write_rows(run_dir / "tables" / "summary.csv", SummaryRow, summary_rows(analysis))

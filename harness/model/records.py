@@ -2,9 +2,10 @@
 
     run.json       Manifest   what was asked (prepare writes it once; nothing rewrites it)
     outcome.json   Outcome    what happened (measure writes it; interrupted runs too)
-    analysis.json  Analysis   numbers only (analyze writes it; the report turns it into words)
 
-The metrics stream has its own module (stream), the CSV tables theirs (tables).
+analysis.json (numbers only: analyze writes it, the report turns it into words) has its own
+module, harness.model.analysis (`Analysis`, read_analysis, write_analysis); the metrics stream
+has its (stream), the CSV tables theirs (tables).
 Every file carries `schema_version`. Folders written before outcome.json existed (schema 1:
 outcomes, start/finish times and parity status inside run.json) still load: their Outcome is
 read from run.json. A newer schema than this harness knows gives one line saying so.
@@ -309,30 +310,3 @@ def read_outcome(run_dir: Path) -> Outcome:
         precision_reached=f.get("precision_reached", (int, float), None),
         noise=f.get("noise", dict, {}),
     )
-
-
-# ---------------------------------------------------------------- analysis.json
-
-
-def write_analysis(run_dir: Path, analysis: dict[str, Any]) -> None:
-    """Write analysis.json: strict JSON (no NaN), numbers and names only."""
-    payload = {"schema_version": SCHEMA_VERSION, **analysis}
-    text = json.dumps(payload, indent=2, allow_nan=False) + "\n"
-    no_links(run_dir / "analysis.json").write_text(text, encoding="utf-8")
-
-
-def read_analysis(run_dir: Path) -> dict[str, Any]:
-    """Read analysis.json, written by this harness's analyze stage."""
-    path = run_dir / "analysis.json"
-    if not path.is_file():
-        raise HarnessError(
-            f"{path}: not found; `python -m harness report {run_dir}` runs the stages before "
-            "the report"
-        )
-    data = read_json(path, check_schema=False)
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise HarnessError(
-            f"{path}: written by another harness version; `python -m harness report {run_dir} "
-            "--recompute` rebuilds it"
-        )
-    return data

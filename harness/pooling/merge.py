@@ -223,7 +223,7 @@ def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg
     own = [f.analysis_ratios[name] for f in mine]
     keys = ("ratio", "ci_low", "ci_high", "p_value", "verdict", "n", "paired")
     if len(mine) == 1:  # rule 3: one folder's numbers are its analysis.json's
-        test: dict[str, Any] = {k: own[0][k] for k in keys}
+        test: dict[str, Any] = {k: getattr(own[0], k) for k in keys}
     else:
         pooled = pooled_test(mine, name, ref, cfg.alpha)
         test = {k: getattr(pooled, k) for k in keys}
@@ -237,7 +237,7 @@ def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg
         reference_language=r.language,
         **test,
         folders=len(mine),
-        folder_ratios=[float(o["ratio"]) for o in own if o.get("ratio") is not None],
+        folder_ratios=[float(o.ratio) for o in own if o.ratio is not None],
         gflops=c.gflops,
         reference_gflops=r.gflops,
         sgemm_fraction=c.sgemm_fraction,

@@ -1,7 +1,8 @@
 """One results folder as `harness merge` sees it: its machine, its workload and its runs.
 
-Everything is read through harness.model.records (run.json, env.json, spec.json, analysis.json),
-harness.model.tables / harness.analysis.pairing (tables/runs.csv) and nothing else. A folder whose
+Everything is read through harness.model.records (run.json, env.json, spec.json),
+harness.model.analysis (analysis.json), harness.model.tables / harness.analysis.pairing
+(tables/runs.csv) and nothing else. A folder whose
 analysis.json is missing or was written by another harness version (a schema-1 folder, say)
 is analysed again in a temporary copy (ingest and analyze, as `report --recompute` would), so
 merging never writes into an input folder.
@@ -23,10 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
+from harness.model.analysis import Judged, read_analysis
 from harness.model.identity import spec_key
 from harness.model.records import (
     SCHEMA_VERSION,
-    read_analysis,
     read_json,
     read_manifest,
     read_optional_json,
@@ -128,7 +129,7 @@ class Folder:
     train_flops: float | None  # training FLOPs per epoch
     contenders: dict[str, ContenderInfo]
     pairs: list[tuple[str, str]]  # (contender, reference) like for like, as analysis.json has
-    analysis_ratios: dict[str, dict[str, Any]]  # contender -> its analysis.json comparison
+    analysis_ratios: dict[str, Judged]  # contender -> its analysis.json comparison
     recomputed: bool = False  # analysis.json was rebuilt in a temporary copy
     runs: pd.DataFrame | None = field(default=None, repr=False)  # see ok_runs()
 
@@ -276,19 +277,19 @@ def _read(
     """The Folder from `source` (run_dir itself, or its re-analysed copy)."""
     analysis = read_analysis(source)
     contenders = {}
-    for c in analysis["contenders"]:
-        impl = str(c.get("implementation") or "")
-        contenders[c["name"]] = ContenderInfo(
-            name=c["name"],
-            threads=c.get("threads"),
+    for c in analysis.contenders:
+        impl = str(c.implementation or "")
+        contenders[c.name] = ContenderInfo(
+            name=c.name,
+            threads=c.threads,
             implementation=impl,
-            algorithm=str(c.get("algorithm") or ""),
-            language=language_of(impl or c["name"], c.get("language")),
-            successes=int(c["successes"]),
-            median_seconds=c["wall"]["median"] if c["successes"] else None,
-            seconds_per_epoch=c["seconds_per_epoch"]["median"],
-            gflops=c.get("train_gflops"),
-            sgemm_fraction=c.get("sgemm_fraction"),
+            algorithm=str(c.algorithm or ""),
+            language=language_of(impl or c.name, c.language),
+            successes=int(c.successes),
+            median_seconds=c.wall.median if c.successes else None,
+            seconds_per_epoch=c.seconds_per_epoch.median,
+            gflops=c.train_gflops,
+            sgemm_fraction=c.sgemm_fraction,
         )
     floor = manifest.floor or {}
     sgemm = {int(k): float(v) for k, v in (floor.get("sgemm_gflops") or {}).items() if v}
@@ -299,8 +300,8 @@ def _read(
         sgemm=sgemm,
         train_flops=floor.get("train_flops_per_epoch"),
         contenders=contenders,
-        pairs=[(c["contender"], c["reference"]) for c in analysis["comparisons"]],
-        analysis_ratios={c["contender"]: c for c in analysis["comparisons"]},
+        pairs=[(c.contender, c.reference) for c in analysis.comparisons],
+        analysis_ratios={c.contender: c for c in analysis.comparisons},
         recomputed=recomputed,
         runs=successful_runs(source) if recomputed else None,  # the copy goes away
     )

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.model.analysis import Analysis, read_analysis
 from harness.model.identity import machine_of, spec_key
 from harness.model.records import (
     now_iso,
-    read_analysis,
     read_json,
     read_manifest,
     read_optional_json,
@@ -74,7 +74,7 @@ def commit_time(commit: str | None) -> str | None:
     return out or None
 
 
-def _run_row(folder: Path, env: dict[str, Any], analysis: dict[str, Any]) -> dict[str, Any]:
+def _run_row(folder: Path, env: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
     """The runs table's row, less identity, machine and spec."""
     manifest, outcome = read_manifest(folder), read_outcome(folder)
     git = env.get("git") if isinstance(env.get("git"), dict) else {}
@@ -82,14 +82,14 @@ def _run_row(folder: Path, env: dict[str, Any], analysis: dict[str, Any]) -> dic
     pools = [p for p in numpy.get("blas") or [] if isinstance(p, dict)]
     first = pools[0] if pools else {}
     blas = " ".join(str(first[k]) for k in ("internal_api", "version") if first.get(k))
-    noise = analysis.get("noise") or {}
-    loads = [noise.get("load_before"), noise.get("load_after")]
+    noise = analysis.noise
+    loads = [noise.load_before, noise.load_after]
     load = [v[0] if isinstance(v, list) and v else v for v in loads]
     commit = git.get("commit") or env.get("git_commit")
     return {
         "folder": str(folder.resolve()),
-        "dataset": analysis.get("dataset"),
-        "target": analysis.get("target"),
+        "dataset": analysis.dataset,
+        "target": analysis.target,
         "commit": commit,
         "dirty": git.get("dirty", env.get("git_dirty")),
         "commit_time": commit_time(commit),
@@ -106,13 +106,13 @@ def _run_row(folder: Path, env: dict[str, Any], analysis: dict[str, Any]) -> dic
         "rustc": env.get("rustc") or env.get("rustc_version"),
         "crates": json.dumps(env.get("crates") or {}, sort_keys=True),
         "hyperfine": (manifest.hyperfine or {}).get("version"),
-        "sgemm_gflops": json.dumps((analysis.get("floor") or {}).get("sgemm_gflops") or {}),
-        "alpha": (analysis.get("config") or {}).get("alpha", 0.05),
+        "sgemm_gflops": json.dumps(analysis.floor.sgemm_gflops or {}),
+        "alpha": analysis.config.alpha,
         "load_before": load[0] if isinstance(load[0], int | float) else None,
         "load_after": load[1] if isinstance(load[1], int | float) else None,
-        "other_share": noise.get("other_share"),
-        "busy": bool(noise.get("busy")),
-        "slow_rounds": len(noise.get("slow_rounds") or []),
+        "other_share": noise.other_share,
+        "busy": bool(noise.busy),
+        "slow_rounds": len(noise.slow_rounds),
         "rounds_done": outcome.rounds_done,
         "interrupted": outcome.interrupted,
         "parity": outcome.parity_status,
@@ -120,41 +120,42 @@ def _run_row(folder: Path, env: dict[str, Any], analysis: dict[str, Any]) -> dic
     }
 
 
-def _contender_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+def _contender_rows(analysis: Analysis) -> list[dict[str, Any]]:
     rows = []
-    for s in analysis.get("contenders") or []:
-        wall, spe = s.get("wall") or {}, s.get("seconds_per_epoch") or {}
+    for s in analysis.contenders:
+        wall, spe = s.wall, s.seconds_per_epoch
         rows.append(
             {
-                "name": s["name"],
-                **{k: s.get(k) for k in ("implementation", "algorithm", "threads")},
-                **{k: s.get(k) for k in ("language", "approach", "status", "runs", "successes")},
-                "median_seconds": wall.get("median"),
-                "median_ci_low": wall.get("ci_low"),
-                "median_ci_high": wall.get("ci_high"),
-                "seconds_per_epoch": spe.get("median"),
-                **{k: s.get(k) for k in ("epochs_median", "train_gflops", "sgemm_fraction")},
-                "max_rss_mib": s.get("max_rss_mib"),
+                "name": s.name,
+                **{k: getattr(s, k) for k in ("implementation", "algorithm", "threads")},
+                **{k: getattr(s, k) for k in ("language", "approach", "status", "runs")},
+                "successes": s.successes,
+                "median_seconds": wall.median,
+                "median_ci_low": wall.ci_low,
+                "median_ci_high": wall.ci_high,
+                "seconds_per_epoch": spe.median,
+                **{k: getattr(s, k) for k in ("epochs_median", "train_gflops", "sgemm_fraction")},
+                "max_rss_mib": s.max_rss_mib,
             }
         )
     return rows
 
 
-def _ratio_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+def _ratio_rows(analysis: Analysis) -> list[dict[str, Any]]:
     """The like-for-like comparisons (equal threads), whole run and per epoch."""
     rows = []
-    for c in analysis.get("comparisons") or []:
+    for c in analysis.comparisons:
         for metric, key in METRICS.items():
-            test = c.get(key) if key else c
-            if not test or test.get("ratio") is None:
+            test = getattr(c, key) if key else c
+            if not test or test.ratio is None:
                 continue
             rows.append(
                 {
-                    "contender": c["contender"],
-                    "reference": c["reference"],
+                    "contender": c.contender,
+                    "reference": c.reference,
                     "metric": metric,
-                    **{k: test.get(k) for k in ("ratio", "ci_low", "ci_high", "p_value")},
-                    **{k: test.get(k) for k in ("verdict", "n", "paired")},
+                    **{k: getattr(test, k) for k in ("ratio", "ci_low", "ci_high", "p_value")},
+                    **{k: getattr(test, k) for k in ("verdict", "n", "paired")},
                 }
             )
     return rows

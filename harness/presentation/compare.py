@@ -67,9 +67,9 @@ def read_side(run_dir: Path) -> Side:
     refs.update({n: main for n in folder["order"] if n not in refs and n not in own and main})
     analysis = analyze.build_analysis(Path(run_dir), folder=folder)  # the folder read once
     withheld = {
-        c["contender"]: f"{c['verdict']} in {run_dir}"
-        for c in analysis["comparisons"]
-        if c["verdict"] in reliability.NO_VERDICT
+        c.contender: f"{c.verdict} in {run_dir}"
+        for c in analysis.comparisons
+        if c.verdict in reliability.NO_VERDICT
     }
     env = read_optional_json(Path(run_dir) / "env.json")
     spec = read_optional_json(Path(run_dir) / "spec.json")

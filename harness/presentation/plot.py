@@ -25,7 +25,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator, PercentFormatter
 
-from harness.model.records import no_links, read_analysis, write_json
+from harness.model.analysis import Analysis, read_analysis
+from harness.model.records import no_links, write_json
 from harness.model.tables import EpochRecord, read_table
 from harness.presentation.wording import FIGURES, PART_WORDS
 
@@ -52,34 +53,34 @@ def _color(i: int) -> Any:
     return COLORS[i % len(COLORS)]
 
 
-def time_distribution(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+def time_distribution(analysis: Analysis, cfg: PlotConfig) -> Figure:
     """Per contender: every run as a dot (jittered), its box, and the median's 95 % CI."""
-    rows = [r for r in analysis["contenders"] if r["wall_samples"]]
+    rows = [r for r in analysis.contenders if r.wall_samples]
     fig, ax = plt.subplots(figsize=(cfg.width, max(2.4, 0.55 * len(rows) + 1.4)))
     jitter = np.random.default_rng(0)  # fixed: the same folder draws the same picture
-    samples = [np.asarray(r["wall_samples"], dtype=float) for r in rows]
+    samples = [np.asarray(r.wall_samples, dtype=float) for r in rows]
     ax.boxplot(samples, widths=0.5, showfliers=False, medianprops={"color": "black"}, **HORIZONTAL)
     for i, (row, values) in enumerate(zip(rows, samples, strict=True), start=1):
         y = i + jitter.uniform(-0.18, 0.18, len(values))
         ax.scatter(values, y, s=14, color=_color(i - 1), alpha=0.8, zorder=3)
-        wall = row["wall"]
-        if wall.get("ci_low") is not None:
-            ax.plot([wall["ci_low"], wall["ci_high"]], [i + 0.32] * 2, color="black", lw=2.5)
-    ax.set_yticks(range(1, len(rows) + 1), [r["name"] for r in rows])
+        wall = row.wall
+        if wall.ci_low is not None:
+            ax.plot([wall.ci_low, wall.ci_high], [i + 0.32] * 2, color="black", lw=2.5)
+    ax.set_yticks(range(1, len(rows) + 1), [r.name for r in rows])
     ax.invert_yaxis()
     ax.set_xlabel("wall time per run (s); bar under a box: 95 % CI of the median")
     ax.grid(axis="x", alpha=0.3)
     return fig
 
 
-def breakdown(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+def breakdown(analysis: Analysis, cfg: PlotConfig) -> Figure:
     """Stacked horizontal bars: the median run's parts, which add up to its wall time."""
-    rows = [r for r in analysis["contenders"] if r["split"]]
-    names = [r["name"] for r in rows]
+    rows = [r for r in analysis.contenders if r.split]
+    names = [r.name for r in rows]
     fig, ax = plt.subplots(figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.8)))
     left = np.zeros(len(names))
     for i, (part, words) in enumerate(PART_WORDS.items()):
-        values = np.array([r["split"][part] for r in rows])
+        values = np.array([getattr(r.split, part) for r in rows])
         ax.barh(names, values, left=left, color=_color(i), label=words)
         left += values
     ax.invert_yaxis()
@@ -88,17 +89,17 @@ def breakdown(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
     return fig
 
 
-def why(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+def why(analysis: Analysis, cfg: PlotConfig) -> Figure:
     """Training GFLOP/s against the machine's sgemm rate, and the fraction of it."""
-    rows = [r for r in analysis["contenders"] if r["train_gflops"] is not None]
-    names = [r["name"] for r in rows]
-    rates = (analysis["floor"] or {}).get("sgemm_gflops") or {}
+    rows = [r for r in analysis.contenders if r.train_gflops is not None]
+    names = [r.name for r in rows]
+    rates = analysis.floor.sgemm_gflops or {}
     fig, (speed, share) = plt.subplots(
         1, 2, figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.5)), sharey=True
     )
     colors = [_color(i) for i in range(len(names))]
-    speed.barh(names, [r["train_gflops"] for r in rows], color=colors)
-    marks = [(i, rates.get(str(r["threads"]))) for i, r in enumerate(rows)]
+    speed.barh(names, [r.train_gflops for r in rows], color=colors)
+    marks = [(i, rates.get(str(r.threads))) for i, r in enumerate(rows)]
     marks = [(i, float(rate)) for i, rate in marks if rate]
     if marks:
         speed.scatter(
@@ -108,7 +109,7 @@ def why(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
         speed.legend(fontsize="x-small", loc="lower right", framealpha=0.9)
     speed.invert_yaxis()
     speed.set_xlabel("training GFLOP/s")
-    fractions = [r["sgemm_fraction"] for r in rows]
+    fractions = [r.sgemm_fraction for r in rows]
     if any(f is not None for f in fractions):
         capped = [min(f or 0.0, FRACTION_CAP) for f in fractions]
         share.barh(names, capped, color=colors)
@@ -148,15 +149,13 @@ def accuracy(epochs: pd.DataFrame, order: list[str], target: Any, cfg: PlotConfi
     return fig
 
 
-def seconds_per_epoch(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+def seconds_per_epoch(analysis: Analysis, cfg: PlotConfig) -> Figure:
     """Bars of median seconds per epoch with CI error bars."""
-    rows = [r for r in analysis["contenders"] if r["seconds_per_epoch"]["median"] is not None]
-    names = [r["name"] for r in rows]
-    med = np.array([r["seconds_per_epoch"]["median"] for r in rows])
-    low = np.array([r["seconds_per_epoch"]["ci_low"] or m for r, m in zip(rows, med, strict=True)])
-    high = np.array(
-        [r["seconds_per_epoch"]["ci_high"] or m for r, m in zip(rows, med, strict=True)]
-    )
+    rows = [r for r in analysis.contenders if r.seconds_per_epoch.median is not None]
+    names = [r.name for r in rows]
+    med = np.array([r.seconds_per_epoch.median for r in rows])
+    low = np.array([r.seconds_per_epoch.ci_low or m for r, m in zip(rows, med, strict=True)])
+    high = np.array([r.seconds_per_epoch.ci_high or m for r, m in zip(rows, med, strict=True)])
     fig, ax = plt.subplots(figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.5)))
     ax.barh(
         names,
@@ -170,51 +169,38 @@ def seconds_per_epoch(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
     return fig
 
 
-def memory(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+def memory(analysis: Analysis, cfg: PlotConfig) -> Figure:
     """Bars of the median peak RSS in MiB."""
-    rows = [r for r in analysis["contenders"] if r["max_rss_mib"]]
-    names = [r["name"] for r in rows]
+    rows = [r for r in analysis.contenders if r.max_rss_mib]
+    names = [r.name for r in rows]
     fig, ax = plt.subplots(figsize=(cfg.width, max(2.5, 0.6 * len(names) + 1.5)))
-    ax.barh(names, [r["max_rss_mib"] for r in rows], color=[_color(i) for i in range(len(names))])
+    ax.barh(names, [r.max_rss_mib for r in rows], color=[_color(i) for i in range(len(names))])
     ax.invert_yaxis()
     ax.set_xlabel("peak resident memory (MiB, median)")
     return fig
 
 
-def thread_scaling(analysis: dict[str, Any], cfg: PlotConfig) -> Figure:
+def thread_scaling(analysis: Analysis, cfg: PlotConfig) -> Figure:
     """Median wall time against threads with 95 % CIs and the ideal t1 / n, and the speed-up
     over the fewest threads against the ideal n / n1, one line per implementation+algorithm."""
     fig, (times, speedup) = plt.subplots(1, 2, figsize=(cfg.width, cfg.height))
-    cis = {
-        (r["implementation"], r["algorithm"], r["threads"]): r["wall"]
-        for r in analysis["contenders"]
-    }
+    cis = {(r.implementation, r.algorithm, r.threads): r.wall for r in analysis.contenders}
     ticks: set[int] = set()
-    for i, group in enumerate(analysis["thread_scaling"]):
-        points = sorted(
-            (p for p in group["points"] if p["median"] is not None), key=lambda p: p["threads"]
-        )
+    for i, group in enumerate(analysis.thread_scaling):
+        points = sorted((p for p in group.points if p.median is not None), key=lambda p: p.threads)
         if not points:
             continue
-        n = np.array([p["threads"] for p in points], dtype=float)
-        t = np.array([p["median"] for p in points], dtype=float)
+        n = np.array([p.threads for p in points], dtype=float)
+        t = np.array([p.median for p in points], dtype=float)
         ticks.update(int(x) for x in n)
-        walls = [
-            cis.get((group["implementation"], group["algorithm"], p["threads"])) for p in points
-        ]
+        walls = [cis.get((group.implementation, group.algorithm, p.threads)) for p in points]
         low = np.array(
-            [
-                w["ci_low"] if w and w.get("ci_low") is not None else m
-                for w, m in zip(walls, t, strict=True)
-            ]
+            [w.ci_low if w and w.ci_low is not None else m for w, m in zip(walls, t, strict=True)]
         )
         high = np.array(
-            [
-                w["ci_high"] if w and w.get("ci_high") is not None else m
-                for w, m in zip(walls, t, strict=True)
-            ]
+            [w.ci_high if w and w.ci_high is not None else m for w, m in zip(walls, t, strict=True)]
         )
-        label = f"{group['implementation']} {group['algorithm']}".strip()
+        label = f"{group.implementation} {group.algorithm}".strip()
         times.errorbar(
             n, t, yerr=[t - low, high - t], marker="o", capsize=3, color=_color(i), label=label
         )
@@ -249,25 +235,25 @@ def _save(fig: Figure, title: str, out: Path, name: str, cfg: PlotConfig) -> Non
 
 
 def makers(
-    analysis: dict[str, Any], epochs: pd.DataFrame | None, cfg: PlotConfig
+    analysis: Analysis, epochs: pd.DataFrame | None, cfg: PlotConfig
 ) -> dict[str, Callable[[], Figure]]:
     """The figures the folder's data supports, by name (each one has something to draw)."""
-    rows = analysis["contenders"]
-    order = [r["name"] for r in rows]
+    rows = analysis.contenders
+    order = [r.name for r in rows]
     out: dict[str, Callable[[], Figure]] = {}
-    if any(r["wall_samples"] for r in rows):
+    if any(r.wall_samples for r in rows):
         out["time_distribution"] = lambda: time_distribution(analysis, cfg)
-    if any(r["split"] for r in rows):
+    if any(r.split for r in rows):
         out["breakdown"] = lambda: breakdown(analysis, cfg)
-    if any(r["train_gflops"] is not None for r in rows):
+    if any(r.train_gflops is not None for r in rows):
         out["why"] = lambda: why(analysis, cfg)
     if epochs is not None and epochs["test_accuracy"].notna().any():
-        out["accuracy"] = lambda: accuracy(epochs, order, analysis.get("target"), cfg)
-    if any(r["seconds_per_epoch"]["median"] is not None for r in rows):
+        out["accuracy"] = lambda: accuracy(epochs, order, analysis.target, cfg)
+    if any(r.seconds_per_epoch.median is not None for r in rows):
         out["seconds_per_epoch"] = lambda: seconds_per_epoch(analysis, cfg)
-    if any(r["max_rss_mib"] for r in rows):
+    if any(r.max_rss_mib for r in rows):
         out["memory"] = lambda: memory(analysis, cfg)
-    if analysis["thread_scaling"]:
+    if analysis.thread_scaling:
         out["thread_scaling"] = lambda: thread_scaling(analysis, cfg)
     return {name: out[name] for name in FIGURES if name in out}
 

@@ -12,13 +12,22 @@ import base64
 import csv
 import shlex
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from harness import __version__
-from harness.model.records import no_links, read_analysis, read_manifest, read_optional_json
+from harness.model.analysis import (
+    Analysis,
+    Comparison,
+    ContenderSummary,
+    Judged,
+    SweepRow,
+    read_analysis,
+)
+from harness.model.records import no_links, read_manifest, read_optional_json
 from harness.presentation import formats, wording, wording_decompose, wording_env, wording_grid
 
 RAW_PATTERNS = (
@@ -49,9 +58,9 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         return None
 
 
-def _withheld(a: dict[str, Any]) -> str:
+def _withheld(a: Analysis) -> str:
     """Why no comparison carries the headline: unreliable, not_comparable, or none."""
-    verdicts = {c["verdict"] for c in a["comparisons"]}
+    verdicts = {c.verdict for c in a.comparisons}
     return next((v for v in ("unreliable", "not_comparable") if v in verdicts), "none")
 
 
@@ -157,34 +166,65 @@ def raw_files(run_dir: Path) -> list[str]:
     return seen
 
 
+@dataclass(frozen=True)
+class Row:
+    """One contender's summary (analysis.json) with what the report adds to it: its label,
+    its like-for-like comparison, whether it is a reference, its warnings in words. Reading a
+    field the row lacks reads the summary's (`row.wall` is `row.summary.wall`), so the
+    template and summary_markdown read the same objects."""
+
+    summary: ContenderSummary
+    label: str
+    cmp: Judged | None
+    is_reference: bool
+    warning_text: list[str]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "summary":  # not set yet (copying): no summary to read from
+            raise AttributeError(name)
+        return getattr(self.summary, name)
+
+
+@dataclass(frozen=True)
+class Worded:
+    """A comparison (analysis.json) with its sentence; other fields read the comparison's."""
+
+    comparison: Comparison
+    sentence: str
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "comparison":
+            raise AttributeError(name)
+        return getattr(self.comparison, name)
+
+
 def context(run_dir: Path) -> dict[str, Any]:
-    """Everything the templates show: analysis.json's numbers and their words."""
+    """Everything the templates show: analysis.json's numbers (harness.model.analysis objects)
+    and their words; report.html and summary.md are both rendered from it."""
     a = read_analysis(run_dir)
-    comparisons = {c["contender"]: c for c in a["comparisons"]}
+    comparisons = {c.contender: c for c in a.comparisons}
     rows = []
-    for s in a["contenders"]:
-        row = dict(s, label=wording.label(s["name"], s.get("threads")))
-        row["cmp"] = comparisons.get(s["name"])
-        row["is_reference"] = row["cmp"] is None and (
-            s["name"] == a["reference"]
-            or any(c["reference"] == s["name"] for c in a["comparisons"])
+    for s in a.contenders:
+        cmp = comparisons.get(s.name)
+        is_reference = cmp is None and (
+            s.name == a.reference or any(c.reference == s.name for c in a.comparisons)
         )
-        row["warning_text"] = [wording.warning(w) for w in s["warnings"]]
-        rows.append(row)
+        warnings = [wording.warning(w) for w in s.warnings]
+        rows.append(Row(s, wording.label(s.name, s.threads), cmp, is_reference, warnings))
     seeds = sorted(
-        {p["seed"] for c in a["comparisons"] for p in c["per_seed"]},
+        {p.seed for c in a.comparisons for p in c.per_seed},
         key=lambda s: (0, int(s)) if s.isdigit() else (1, s),
     )
-    sweep_rows = a["target_sweep"]["rows"]
+    sweep_rows = a.target_sweep.rows
     sweep = [
-        (r["name"], [_sweep_cell(sweep_rows, r["name"], t) for t in a["target_sweep"]["targets"]])
+        (r.name, [_sweep_cell(sweep_rows, r.name, t) for t in a.target_sweep.targets])
         for r in rows
-        if any(x["contender"] == r["name"] for x in sweep_rows)
+        if any(x.contender == r.name for x in sweep_rows)
     ]
-    title = "MLP training benchmark" + (f": {a['dataset']}" if a.get("dataset") else "")
-    if a.get("target") is not None:
-        title += f", time to {100 * float(a['target']):g} % test accuracy"
-    headline_cmp = comparisons.get(a["headline"]) if a["headline"] else None
+    title = "MLP training benchmark" + (f": {a.dataset}" if a.dataset else "")
+    if a.target is not None:
+        title += f", time to {100 * float(a.target):g} % test accuracy"
+    headline_cmp = comparisons.get(a.headline) if a.headline else None
     command, commands, notes = _manifest_facts(run_dir)
     env = wording_env.env_groups(read_optional_json(run_dir / "env.json"))
     all_figures = figures(run_dir)
@@ -193,34 +233,32 @@ def context(run_dir: Path) -> dict[str, Any]:
         "a": a,
         "w": wording,
         "headline": wording.headline(a),
-        "headline_verdict": headline_cmp["verdict"] if headline_cmp else _withheld(a),
+        "headline_verdict": headline_cmp.verdict if headline_cmp else _withheld(a),
         "warning_groups": _warning_groups(rows),
         "notes": notes,
         "why": wording.why(headline_cmp, a) if headline_cmp else None,
-        "sentences": [wording.comparison(c, a) for c in a["comparisons"]],
-        "cross": [dict(c, sentence=wording.comparison(c, a)) for c in a["cross_thread"]],
+        "sentences": [wording.comparison(c, a) for c in a.comparisons],
+        "cross": [Worded(c, wording.comparison(c, a)) for c in a.cross_thread],
         "method": wording.method(a),
         "precision": wording.precision(a),
         "noise_lines": wording.noise(a),
         "floor_notes": wording.floor_notes(a),
         "labels": wording.labels(a),
-        "grids": [wording_grid.grid(g, a) for g in a.get("grid") or []],
+        "grids": [wording_grid.grid(g, a) for g in a.grid],
         "decomposition": wording_decompose.section(a, read_optional_json(run_dir / "env.json")),
         "rows": rows,
-        "names": [r["name"] for r in rows],
-        "failed": [r for r in rows if r["status"] not in ("ok", "invalid")],
-        "invalid": [(r["name"], i) for r in rows for i in r["invalid"]],
+        "names": [r.name for r in rows],
+        "failed": [r for r in rows if r.status not in ("ok", "invalid")],
+        "invalid": [(r.name, i) for r in rows for i in r.invalid],
         "seeds": seeds,
-        "per_seed": [c for c in a["comparisons"] if c["per_seed"]],
+        "per_seed": [c for c in a.comparisons if c.per_seed],
         "sweep": sweep,
         "why_figures": [f for f in all_figures if f["name"] in WHY_FIGURES],
         "figures": [f for f in all_figures if f["name"] not in WHY_FIGURES],
         "mismatch": {
-            s["seed"]: wording.mismatch(s["cause"]) for s in a["fairness"]["seeds"] if s["mismatch"]
+            s.seed: wording.mismatch(s.cause) for s in a.fairness.seeds if s.mismatch and s.cause
         },
-        "evaluator_disagreements": sum(
-            1 for r in a["fairness"]["evaluator"] if r.get("agrees") is False
-        ),
+        "evaluator_disagreements": sum(1 for r in a.fairness.evaluator if r.agrees is False),
         "env_groups": env,
         "env_gist": wording_env.gist(env),
         "command": command,
@@ -230,22 +268,23 @@ def context(run_dir: Path) -> dict[str, Any]:
     }
 
 
-def _warning_groups(rows: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+def _warning_groups(rows: list[Row]) -> list[tuple[str, list[str]]]:
     """Each statistics note once, with the contenders it applies to (`a, b: only 6 runs`)."""
     groups: dict[str, list[str]] = {}
     for r in rows:
-        for text in r["warning_text"]:
-            groups.setdefault(text, []).append(r["name"])
+        for text in r.warning_text:
+            groups.setdefault(text, []).append(r.name)
     return list(groups.items())
 
 
-def _sweep_cell(rows: list[dict[str, Any]], name: str, target: float) -> dict[str, Any] | None:
-    return next((r for r in rows if r["contender"] == name and r["target"] == target), None)
+def _sweep_cell(rows: list[SweepRow], name: str, target: float) -> SweepRow | None:
+    return next((r for r in rows if r.contender == name and r.target == target), None)
 
 
 def summary_markdown(ctx: dict[str, Any]) -> str:
     """summary.md: the headline, the like-for-like table, cross-thread ratios, for terminals."""
-    a, md, num = ctx["a"], formats.md, formats.num
+    a: Analysis = ctx["a"]
+    md, num = formats.md, formats.num
     lines = [f"# {md(ctx['title'])}", "", f"**{md(ctx['headline'])}**", ""]
     if ctx["why"]:
         lines += [md(ctx["why"]), ""]
@@ -256,37 +295,37 @@ def summary_markdown(ctx: dict[str, Any]) -> str:
             lines += [md(extra), ""]
     head = ["contender", "threads", "status", "runs", "success", "median s (95 % CI)"]
     head += ["speed-up vs same-thread reference (95 % CI)", "verdict", "p"]
-    if a["has_metrics"]:
+    if a.has_metrics:
         head += ["epochs", "s/epoch", "GFLOP/s", "of sgemm"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in ctx["rows"]:
-        wall, cmp = r["wall"], r["cmp"]
+        wall, cmp = r.wall, r.cmp
         speed, verdict, p = (wording.NO_PEER if not cmp else "n/a"), "", ""
-        if r["is_reference"]:
+        if r.is_reference:
             speed = "reference"
-        elif cmp and cmp["ratio"] is not None:
+        elif cmp and cmp.ratio is not None:
             ratio = formats.ratio
-            ci = f" ({ratio(cmp['ci_low'])}-{ratio(cmp['ci_high'])})" if cmp["ci_low"] else ""
-            speed = f"{ratio(cmp['ratio'])}x vs {md(cmp['reference'])}{ci}"
-            verdict, p = formats.code(cmp["verdict"]), formats.p_value(cmp["p_value"])
-        cells = [md(r["name"]), num(r.get("threads")), formats.code(r["status"]), str(r["runs"])]
-        cells += [formats.pct(r["success_rate"])]
-        cells += [f"{num(wall['median'])} ({num(wall['ci_low'])}-{num(wall['ci_high'])})"]
+            ci = f" ({ratio(cmp.ci_low)}-{ratio(cmp.ci_high)})" if cmp.ci_low else ""
+            speed = f"{ratio(cmp.ratio)}x vs {md(cmp.reference)}{ci}"
+            verdict, p = formats.code(cmp.verdict), formats.p_value(cmp.p_value)
+        cells = [md(r.name), num(r.threads), formats.code(r.status), str(r.runs)]
+        cells += [formats.pct(r.success_rate)]
+        cells += [f"{num(wall.median)} ({num(wall.ci_low)}-{num(wall.ci_high)})"]
         cells += [speed, verdict, p]
-        if a["has_metrics"]:
-            cells += [num(r["epochs_median"]), num(r["seconds_per_epoch"]["median"])]
-            cells += [num(r["train_gflops"], 3), formats.pct(r["sgemm_fraction"])]
+        if a.has_metrics:
+            cells += [num(r.epochs_median), num(r.seconds_per_epoch.median)]
+            cells += [num(r.train_gflops, 3), formats.pct(r.sgemm_fraction)]
         lines.append("| " + " | ".join(cells) + " |")
     for g in ctx["grids"]:
         lines += ["", *grid_markdown(g)]
     lines += wording_decompose.markdown(ctx["decomposition"])
     if ctx["cross"]:
         lines += ["", "Cross-thread ratios (unequal resources, not like for like):", ""]
-        lines += [f"- {md(c['sentence'])}" for c in ctx["cross"]]
+        lines += [f"- {md(c.sentence)}" for c in ctx["cross"]]
     if ctx["invalid"]:
         lines += ["", "Invalid runs (left out of the statistics):", ""]
         lines += [
-            f"- {md(name)}, seed {md(i['seed'])}, run {num(i['run_index'])}: {md(i['problem'])}"
+            f"- {md(name)}, seed {md(i.seed)}, run {num(i.run_index)}: {md(i.problem)}"
             for name, i in ctx["invalid"]
         ]
     lines += ["", md(ctx["method"]), ""]
