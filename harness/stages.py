@@ -26,8 +26,9 @@ from typing import Any
 
 from harness.analysis import analyze, ingest
 from harness.errors import HarnessError
+from harness.model.folder import Folder
 from harness.model.records import read_json, write_json
-from harness.presentation import plot
+from harness.presentation import plot, report
 
 STAGES_FILE = "stages.json"
 
@@ -37,14 +38,14 @@ class Stage:
     """One derived stage: the function that runs it (run_dir -> warnings) and its files."""
 
     name: str
-    function: Callable[[Path], list[str] | None]
+    function: Callable[[Folder], list[str] | None]
     writes: str  # what it writes, in words, for the progress line
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
 
-    def run(self, run_dir: Path) -> list[str]:
+    def run(self, folder: Folder) -> list[str]:
         """Run the stage on a results folder; its warnings."""
-        return self.function(run_dir) or []
+        return self.function(folder) or []
 
 
 _METRICS = "metrics/**/*.jsonl"
@@ -75,9 +76,11 @@ _LIBRARIES = ("numpy", "pandas", "scipy", "matplotlib", "safetensors")
 def rebuild(
     run_dir: Path, log: Callable[[str], None], first_stage: int = 1, recompute: bool = False
 ) -> Path:
-    """Run the derived stages that are out of date, then render the report; its path."""
-    from harness.presentation import report
+    """Run the derived stages that are out of date, then render the report; its path.
 
+    One Folder goes from stage to stage: each JSON file is read once, and analyze hands its
+    Analysis to plot and the report in memory."""
+    folder = Folder(run_dir)
     total = first_stage + len(STAGES)  # the progress lines count `run`'s stages before these
     for n, stage in enumerate(STAGES, start=first_stage):
         if stage.name == "ingest" and not (run_dir / "run.json").exists():
@@ -86,7 +89,7 @@ def rebuild(
         if not recompute and _records(run_dir).get(stage.name) == _record(run_dir, stage, inputs):
             log(f"[{n}/{total}] {stage.name}: {stage.writes} up to date")
             continue
-        warnings = stage.run(run_dir)
+        warnings = stage.run(folder)
         records = _records(run_dir)
         records[stage.name] = _record(run_dir, stage, inputs)
         write_json(run_dir / STAGES_FILE, records)
@@ -94,7 +97,7 @@ def rebuild(
         log(f"[{n}/{total}] {stage.name}: {stage.writes}{noted}")
         for warning in warnings:
             log(f"  warning: {warning}")
-    path = report.render(run_dir)
+    path = report.render(folder)
     log(f"[{total}/{total}] report: report.html, summary.md")
     return path
 

@@ -19,7 +19,8 @@ import pandas as pd
 
 from harness.analysis import decompose, fairness, grid, pairing, reliability, stats, trajectory
 from harness.model.analysis import Analysis, write_analysis
-from harness.model.records import Manifest, Outcome, read_manifest, read_optional_json, read_outcome
+from harness.model.folder import Folder
+from harness.model.records import Outcome
 from harness.model.tables import (
     ContenderRow,
     EpochRecord,
@@ -44,10 +45,10 @@ class AnalysisConfig(stats.StatsConfig, reliability.ReliabilityConfig):
 
 
 def summarize(
-    name: str, frame: pd.DataFrame, info: dict[str, Any], folder: dict[str, Any]
+    name: str, frame: pd.DataFrame, info: dict[str, Any], inputs: dict[str, Any]
 ) -> dict[str, Any]:
     """Statistics of one contender's valid timed runs (wall time of the successful ones)."""
-    cfg, outcome, floor = folder["cfg"], folder["outcome"], folder["manifest"].floor
+    cfg, outcome, floor = inputs["cfg"], inputs["outcome"], inputs["manifest"].floor
     valid = frame[frame["status"] != "invalid"]
     ok = valid[valid["ok"]]
     timed = ok if len(ok) else valid
@@ -177,40 +178,40 @@ def blas_name(floor: dict[str, Any]) -> str | None:
     return f"{first['blas_api']} {first.get('blas_version', '')}".strip() + arch
 
 
-def read_folder(run_dir: Path, cfg: AnalysisConfig) -> dict[str, Any]:
-    """Everything analyze reads, typed: manifest, outcome, the tables, parity.json."""
-    tables = run_dir / "tables"
-    has_manifest = (run_dir / "run.json").is_file()
-    manifest = read_manifest(run_dir) if has_manifest else Manifest([], None, "")
-    folder = {
+def read_inputs(folder: Folder, cfg: AnalysisConfig) -> dict[str, Any]:
+    """Everything analyze reads, typed: the folder's manifest, outcome and parity.json (read
+    once, by the Folder), and the tables ingest wrote."""
+    tables = folder.path / "tables"
+    manifest = folder.manifest
+    inputs = {
         "cfg": cfg,
         "manifest": manifest,
-        "outcome": read_outcome(run_dir),
-        "runs": pairing.load_runs(run_dir),
+        "outcome": folder.outcome,
+        "runs": pairing.load_runs(folder.path),
         "epochs": read_table(tables / "epochs.csv", EpochRecord),
         "contenders": read_table(tables / "contenders.csv", ContenderRow),
         "evaluator": read_table(tables / "evaluator.csv", EvaluatorRow),
-        "parity": read_optional_json(run_dir / "parity.json"),
-        "env": (run_dir / "env.json").is_file(),
+        "parity": folder.parity,
+        "env": folder.env is not None,
     }
     order = [c.name for c in manifest.contenders]
-    if folder["contenders"] is not None:
-        order += [c for c in folder["contenders"]["contender"] if c not in order]
-    order += [c for c in folder["runs"]["contender"].drop_duplicates() if c not in order]
-    folder["order"] = order
+    if inputs["contenders"] is not None:
+        order += [c for c in inputs["contenders"]["contender"] if c not in order]
+    order += [c for c in inputs["runs"]["contender"].drop_duplicates() if c not in order]
+    inputs["order"] = order
     ref = manifest.reference
-    folder["reference"] = ref if ref in order else (order[0] if order else None)
-    return folder
+    inputs["reference"] = ref if ref in order else (order[0] if order else None)
+    return inputs
 
 
-def info(name: str, folder: dict[str, Any]) -> dict[str, Any]:
+def info(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """implementation, algorithm and threads of a contender: run.json, else contenders.csv."""
     out: dict[str, Any] = {"implementation": None, "algorithm": None, "threads": None}
-    entry = next((c for c in folder["manifest"].contenders if c.name == name), None)
+    entry = next((c for c in inputs["manifest"].contenders if c.name == name), None)
     if entry is not None:
         out = {"implementation": entry.implementation or None, "algorithm": entry.algorithm or None}
         out["threads"] = entry.threads
-    table = folder["contenders"]
+    table = inputs["contenders"]
     if table is not None and (table["contender"] == name).any():
         row = table[table["contender"] == name].iloc[0]
         for key in ("implementation", "algorithm", "threads"):
@@ -222,33 +223,34 @@ def info(name: str, folder: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_analysis(
-    run_dir: Path, cfg: AnalysisConfig | None = None, folder: dict[str, Any] | None = None
+    where: Folder | Path, cfg: AnalysisConfig | None = None, inputs: dict[str, Any] | None = None
 ) -> Analysis:
     """Everything the plots and the report show: numbers and names, checked against the model
-    (harness.model.analysis; `folder`: read_folder's result when the caller has read it)."""
-    cfg = folder["cfg"] if folder else cfg or AnalysisConfig()
-    folder = folder or read_folder(Path(run_dir), cfg)
-    runs, order, manifest, outcome = (folder[k] for k in ("runs", "order", "manifest", "outcome"))
+    (harness.model.analysis; `inputs`: read_inputs's result when the caller has read them)."""
+    folder = Folder.of(where)
+    cfg = inputs["cfg"] if inputs else cfg or AnalysisConfig()
+    inputs = inputs or read_inputs(folder, cfg)
+    runs, order, manifest, outcome = (inputs[k] for k in ("runs", "order", "manifest", "outcome"))
     valid = runs[runs["status"] != "invalid"]
     ok = {name: valid[(valid["contender"] == name) & valid["ok"]] for name in order}
     summaries = {
-        name: summarize(name, runs[runs["contender"] == name], info(name, folder), folder)
+        name: summarize(name, runs[runs["contender"] == name], info(name, inputs), inputs)
         for name in order
     }
     target = manifest.target
-    references = reliability.reference_kind(summaries, folder["reference"])
+    references = reliability.reference_kind(summaries, inputs["reference"])
     reached = set(valid.loc[valid["status"] == "reached_target", "run_id"])
-    departures = trajectory.departures(folder["epochs"], references, target, reached)
+    departures = trajectory.departures(inputs["epochs"], references, target, reached)
     for name, s in summaries.items():
         s["integrity"] = reliability.integrity(
             runs[runs["contender"] == name], departures.get(name, [])
         )
         if s["integrity"]["status"] != "ok":
             s["status"] = s["integrity"]["status"]  # invalid or not_comparable
-    like, cross = pairing.comparisons(summaries, ok, folder["reference"], cfg)
+    like, cross = pairing.comparisons(summaries, ok, inputs["reference"], cfg)
     facts = noise(valid[valid["ok"]], outcome, cfg)
     reliability.judge(like, summaries, ok, facts, cfg)
-    decomposition = decompose.decompositions(summaries, ok, folder["reference"], cfg)
+    decomposition = decompose.decompositions(summaries, ok, inputs["reference"], cfg)
     reliability.withhold(decomposition, like)
     usable = [
         c for c in like if c["ratio"] is not None and c["verdict"] not in reliability.NO_VERDICT
@@ -257,26 +259,26 @@ def build_analysis(
     dataset = manifest.dataset.get("name") if manifest.dataset else None
     data = {
         "config": asdict(cfg),
-        "reference": folder["reference"],
+        "reference": inputs["reference"],
         "target": target,
         "dataset": dataset,
         "has_metrics": bool((runs["status"] != "no_metrics").any()),
-        "environment_present": folder["env"],
+        "environment_present": inputs["env"],
         "contenders": list(summaries.values()),
         "comparisons": like,
         "cross_thread": cross,
         "headline": max(usable, key=lambda c: c["ratio"])["contender"] if usable else None,
-        "target_sweep": target_sweep(folder["epochs"], valid, target, cfg),
+        "target_sweep": target_sweep(inputs["epochs"], valid, target, cfg),
         "fairness": {
-            "spec_sha256": fairness.spec_hashes(Path(run_dir), manifest),
-            "parity": fairness.parity(folder["parity"], manifest, outcome),
+            "spec_sha256": fairness.spec_hashes(folder.path, manifest),
+            "parity": fairness.parity(inputs["parity"], manifest, outcome),
             "seeds": fairness.seed_epochs(
-                valid[valid["ok"]], folder["epochs"], order, target, cfg.rounding_margin
+                valid[valid["ok"]], inputs["epochs"], order, target, cfg.rounding_margin
             ),
-            "evaluator": fairness.evaluator_rows(folder["evaluator"]),
+            "evaluator": fairness.evaluator_rows(inputs["evaluator"]),
         },
         "thread_scaling": thread_scaling(list(summaries.values())),
-        "grid": grid.grids(summaries, ok, folder["reference"], cfg),
+        "grid": grid.grids(summaries, ok, inputs["reference"], cfg),
         "decomposition": decomposition,
         "floor": {
             "blas": blas_name(manifest.floor),
@@ -292,7 +294,7 @@ def build_analysis(
             "precision_reached": max(precisions) if precisions else None,
         },
     }
-    return Analysis.from_dict(jsonable(data), str(Path(run_dir) / "analysis.json"))
+    return Analysis.from_dict(jsonable(data), str(folder.path / "analysis.json"))
 
 
 def jsonable(value: Any) -> Any:
@@ -356,9 +358,11 @@ def summary_rows(analysis: Analysis) -> list[SummaryRow]:
     return rows
 
 
-def analyze(run_dir: Path) -> None:
-    """Read the tables, run.json, outcome.json, parity.json; write analysis.json, summary.csv."""
-    run_dir = Path(run_dir)
-    analysis = build_analysis(run_dir)
-    write_analysis(run_dir, analysis)
-    write_rows(run_dir / "tables" / "summary.csv", SummaryRow, summary_rows(analysis))
+def analyze(where: Folder | Path) -> None:
+    """Read the tables, run.json, outcome.json, parity.json; write analysis.json, summary.csv,
+    and hand the Analysis to the folder for the stages after this one."""
+    folder = Folder.of(where)
+    analysis = build_analysis(folder)
+    write_analysis(folder.path, analysis)
+    write_rows(folder.path / "tables" / "summary.csv", SummaryRow, summary_rows(analysis))
+    folder.keep(analysis)

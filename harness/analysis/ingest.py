@@ -23,9 +23,10 @@ from typing import Any
 from harness.analysis import integrity
 from harness.analysis.pairing import seed_key
 from harness.errors import HarnessError
+from harness.model.folder import Folder
 from harness.model.hyperfine import Export, Measurement, parse_export
 from harness.model.journal import read_journal
-from harness.model.records import Manifest, read_json, read_manifest, write_json
+from harness.model.records import Manifest, read_json, write_json
 from harness.model.stream import Process, Stream, read_stream
 from harness.model.tables import (
     ContenderRow,
@@ -38,9 +39,10 @@ from harness.preparation import referee
 from harness.preparation.datasets import KNOWN, resolve
 
 
-def ingest(run_dir: Path) -> list[str]:
-    """Write the tables from run_dir's files; return warnings (also in ingest.json)."""
-    manifest = read_manifest(run_dir)
+def ingest(where: Folder | Path) -> list[str]:
+    """Write the tables from the folder's files; return warnings (also in ingest.json)."""
+    folder = Folder.of(where)
+    run_dir, manifest = folder.path, folder.manifest
     tables = run_dir / "tables"
     write_rows(tables / "contenders.csv", ContenderRow, contender_rows(manifest))
     evaluator: list[EvaluatorRow] = []

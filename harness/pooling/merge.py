@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.pooling.merge_load import Folder, Machine, Workload, expand, load
+from harness.pooling.merge_load import Machine, PooledFolder, Workload, expand, load
 from harness.pooling.merge_machines import Answer, answer, labels
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def check_paths(inputs: list[Path], out: Path) -> None:
 
 
 def _contender(
-    label: str, name: str, folders: list[Folder], sgemm: dict[int, float]
+    label: str, name: str, folders: list[PooledFolder], sgemm: dict[int, float]
 ) -> ContenderResult:
     """Rule 4: one contender's numbers: its folder's (analysis.json) when the machine has
     one folder, else the medians of the pooled runs, GFLOP/s and fraction from them."""
@@ -194,7 +194,9 @@ def _contender(
     )
 
 
-def pooled_test(folders: list[Folder], contender: str, reference: str, alpha: float) -> RatioTest:
+def pooled_test(
+    folders: list[PooledFolder], contender: str, reference: str, alpha: float
+) -> RatioTest:
     """Rule 3: paired log-ratios of every folder (pairs within a folder), one t-interval."""
     from harness.analysis import pairing, stats
 
@@ -217,7 +219,9 @@ def pooled_test(folders: list[Folder], contender: str, reference: str, alpha: fl
     return stats.RatioTest(None, None, None, None, None, 0, False)
 
 
-def _pair(label: str, pair: tuple[str, str], folders: list[Folder], by_name, cfg) -> PairResult:
+def _pair(
+    label: str, pair: tuple[str, str], folders: list[PooledFolder], by_name, cfg
+) -> PairResult:
     name, ref = pair
     mine = [f for f in folders if pair in f.pairs]
     own = [f.analysis_ratios[name] for f in mine]
@@ -258,9 +262,9 @@ def _scaling(label: str, cores: int | None, rows: list[ContenderResult]) -> list
     ]
 
 
-def merge_group(folders: list[Folder], names: dict[Machine, str], cfg: MergeConfig) -> Group:
+def merge_group(folders: list[PooledFolder], names: dict[Machine, str], cfg: MergeConfig) -> Group:
     """Rules 2-5 for the folders of one workload."""
-    by_machine: dict[Machine, list[Folder]] = {}
+    by_machine: dict[Machine, list[PooledFolder]] = {}
     for f in folders:
         by_machine.setdefault(f.machine, []).append(f)
     machines, contenders, pairs, scaling = [], [], [], []
@@ -308,7 +312,7 @@ def merge(
         skipped.append(Skipped(str(path), reason))
         log(f"skipped: {reason}")
     names = labels(list(dict.fromkeys(f.machine for f in folders)))
-    groups: dict[str, list[Folder]] = {}
+    groups: dict[str, list[PooledFolder]] = {}
     for f in folders:
         groups.setdefault(f.workload.key, []).append(f)
     merged = [merge_group(g, names, cfg) for g in groups.values()]

@@ -24,13 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
-from harness.model.analysis import Judged, read_analysis
+from harness.model.analysis import Judged
+from harness.model.folder import Folder
 from harness.model.identity import spec_key
 from harness.model.records import (
     SCHEMA_VERSION,
     read_json,
-    read_manifest,
-    read_optional_json,
 )
 
 if TYPE_CHECKING:
@@ -119,7 +118,7 @@ class ContenderInfo:
 
 
 @dataclass
-class Folder:
+class PooledFolder:
     """One results folder, loaded: its machine, workload, like-for-like pairs and runs."""
 
     path: Path
@@ -240,42 +239,33 @@ def _recompute(run_dir: Path, work: Path) -> Path:
     return copy
 
 
-def load(run_dir: Path) -> Folder:
+def load(run_dir: Path) -> PooledFolder:
     """Read one results folder; HarnessError (one line, naming the file) when it cannot."""
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: not a directory")
-    if not (run_dir / "run.json").is_file():
+    folder = Folder(run_dir)
+    if not folder.has_manifest:
         raise HarnessError(f"{run_dir}: not a results folder (no run.json)")
-    manifest = read_manifest(run_dir)
-    if manifest.hyperfine_exports is not None or not (run_dir / "spec.json").is_file():
+    if folder.manifest.hyperfine_exports is not None or not (run_dir / "spec.json").is_file():
         raise HarnessError(
             f"{run_dir}: no spec.json (made from hyperfine exports alone): nothing says what "
             "was measured, so it cannot be grouped with other folders"
         )
-    env = read_optional_json(run_dir / "env.json")
-    if env is None:
+    if folder.env is None:
         raise HarnessError(f"{run_dir}/env.json: not found; the machine is unknown")
-    spec = read_json(run_dir / "spec.json", check_schema=False)
     if _analysis_current(run_dir):
-        return _read(run_dir, run_dir, manifest, env, spec, recomputed=False)
+        return _read(folder, folder, recomputed=False)
     with tempfile.TemporaryDirectory(prefix="harness-merge-") as tmp:
         try:
             copy = _recompute(run_dir, Path(tmp))
         except OSError as exc:
             raise HarnessError(f"{run_dir}: cannot copy it to analyse it again: {exc}") from exc
-        return _read(run_dir, copy, manifest, env, spec, recomputed=True)
+        return _read(folder, Folder(copy), recomputed=True)
 
 
-def _read(
-    run_dir: Path,
-    source: Path,
-    manifest: Any,
-    env: dict[str, Any],
-    spec: dict[str, Any],
-    recomputed: bool,
-) -> Folder:
-    """The Folder from `source` (run_dir itself, or its re-analysed copy)."""
-    analysis = read_analysis(source)
+def _read(folder: Folder, source: Folder, recomputed: bool) -> PooledFolder:
+    """The PooledFolder from `source` (the folder itself, or its re-analysed copy)."""
+    analysis, manifest = source.analysis, folder.manifest
     contenders = {}
     for c in analysis.contenders:
         impl = str(c.implementation or "")
@@ -293,17 +283,17 @@ def _read(
         )
     floor = manifest.floor or {}
     sgemm = {int(k): float(v) for k, v in (floor.get("sgemm_gflops") or {}).items() if v}
-    return Folder(
-        path=run_dir,
-        machine=machine(env),
-        workload=workload(spec),
+    return PooledFolder(
+        path=folder.path,
+        machine=machine(folder.env or {}),
+        workload=workload(folder.spec),
         sgemm=sgemm,
         train_flops=floor.get("train_flops_per_epoch"),
         contenders=contenders,
         pairs=[(c.contender, c.reference) for c in analysis.comparisons],
         analysis_ratios={c.contender: c for c in analysis.comparisons},
         recomputed=recomputed,
-        runs=successful_runs(source) if recomputed else None,  # the copy goes away
+        runs=successful_runs(source.path) if recomputed else None,  # the copy goes away
     )
 
 

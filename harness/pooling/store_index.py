@@ -24,14 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.model.analysis import Analysis, read_analysis
+from harness.model.analysis import Analysis
+from harness.model.folder import Folder
 from harness.model.identity import machine_of, spec_key
 from harness.model.records import (
     now_iso,
     read_json,
-    read_manifest,
-    read_optional_json,
-    read_outcome,
 )
 
 METRICS = {"run": None, "epoch": "per_epoch"}  # metric -> key of the comparison in analysis.json
@@ -74,9 +72,9 @@ def commit_time(commit: str | None) -> str | None:
     return out or None
 
 
-def _run_row(folder: Path, env: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
+def _run_row(folder: Folder, env: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
     """The runs table's row, less identity, machine and spec."""
-    manifest, outcome = read_manifest(folder), read_outcome(folder)
+    manifest, outcome = folder.manifest, folder.outcome
     git = env.get("git") if isinstance(env.get("git"), dict) else {}
     numpy = env.get("numpy") if isinstance(env.get("numpy"), dict) else {}
     pools = [p for p in numpy.get("blas") or [] if isinstance(p, dict)]
@@ -87,7 +85,7 @@ def _run_row(folder: Path, env: dict[str, Any], analysis: Analysis) -> dict[str,
     load = [v[0] if isinstance(v, list) and v else v for v in loads]
     commit = git.get("commit") or env.get("git_commit")
     return {
-        "folder": str(folder.resolve()),
+        "folder": str(folder.path.resolve()),
         "dataset": analysis.dataset,
         "target": analysis.target,
         "commit": commit,
@@ -161,31 +159,30 @@ def _ratio_rows(analysis: Analysis) -> list[dict[str, Any]]:
     return rows
 
 
-def read_folder(folder: Path, harness_version: str | None = None) -> StoredRun:
+def read_folder(path: Path, harness_version: str | None = None) -> StoredRun:
     """Everything the store keeps of one results folder; HarnessError naming what is missing."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        what = "not a directory" if folder.exists() else "no such directory"
-        raise HarnessError(f"{folder}: not a results folder ({what})")
-    if not (folder / "spec.json").is_file():
+    path = Path(path)
+    if not path.is_dir():
+        what = "not a directory" if path.exists() else "no such directory"
+        raise HarnessError(f"{path}: not a results folder ({what})")
+    if not (path / "spec.json").is_file():
         raise HarnessError(
-            f"{folder}: no spec.json (not a `harness run` folder); the store keeps runs by spec"
+            f"{path}: no spec.json (not a `harness run` folder); the store keeps runs by spec"
         )
-    analysis = read_analysis(folder)
-    env = read_optional_json(folder / "env.json") or {}
-    outcome = read_outcome(folder)
+    folder = Folder(path)
+    analysis, env, outcome = folder.analysis, folder.env or {}, folder.outcome
     run = _run_row(folder, env, analysis)
     run["identity"] = _sha(
-        folder.resolve().name.encode(),
-        _bytes(folder / "run.json"),
-        _bytes(folder / "env.json"),
+        path.resolve().name.encode(),
+        _bytes(path / "run.json"),
+        _bytes(path / "env.json"),
         str(outcome.started).encode(),
     )
     run["content"] = _sha(
-        run["identity"].encode(), _bytes(folder / "analysis.json"), _bytes(folder / "outcome.json")
+        run["identity"].encode(), _bytes(path / "analysis.json"), _bytes(path / "outcome.json")
     )
-    run["spec_key"] = spec_key(read_json(folder / "spec.json", check_schema=False))
-    run["harness_version"] = harness_version or read_json(folder / "run.json", False).get(
+    run["spec_key"] = spec_key(folder.spec)
+    run["harness_version"] = harness_version or read_json(path / "run.json", False).get(
         "harness_version"
     )
     return StoredRun(machine_of(env), run, _contender_rows(analysis), _ratio_rows(analysis))

@@ -27,7 +27,7 @@ import numpy as np
 from harness.analysis import analyze, pairing, reliability, stats
 from harness.errors import HarnessError
 from harness.model import identity
-from harness.model.records import read_optional_json
+from harness.model.folder import Folder
 from harness.presentation import formats
 
 
@@ -56,24 +56,24 @@ def read_side(run_dir: Path) -> Side:
     """The runs of one results folder, grouped per contender, with their references."""
     if not Path(run_dir).is_dir():
         raise HarnessError(f"{run_dir}: not a results folder (no such directory)")
-    folder = analyze.read_folder(Path(run_dir), analyze.AnalysisConfig())
-    runs = folder["runs"]
+    folder = Folder(Path(run_dir))
+    inputs = analyze.read_inputs(folder, analyze.AnalysisConfig())
+    runs = inputs["runs"]
     valid = runs[(runs["status"] != "invalid") & runs["ok"]]
-    ok = {name: valid[valid["contender"] == name] for name in folder["order"]}
-    infos = {name: analyze.info(name, folder) for name in folder["order"]}
-    refs = pairing.references(infos, folder["reference"])
-    main = folder["reference"]
+    ok = {name: valid[valid["contender"] == name] for name in inputs["order"]}
+    infos = {name: analyze.info(name, inputs) for name in inputs["order"]}
+    refs = pairing.references(infos, inputs["reference"])
+    main = inputs["reference"]
     own = set(refs.values()) | {main}  # references are never judged against a reference
-    refs.update({n: main for n in folder["order"] if n not in refs and n not in own and main})
-    analysis = analyze.build_analysis(Path(run_dir), folder=folder)  # the folder read once
+    refs.update({n: main for n in inputs["order"] if n not in refs and n not in own and main})
+    analysis = analyze.build_analysis(folder, inputs=inputs)  # the folder read once
     withheld = {
         c.contender: f"{c.verdict} in {run_dir}"
         for c in analysis.comparisons
         if c.verdict in reliability.NO_VERDICT
     }
-    env = read_optional_json(Path(run_dir) / "env.json")
-    spec = read_optional_json(Path(run_dir) / "spec.json")
-    machine = identity.machine_of(env)["fingerprint"] if env else None
+    spec = folder.spec if (folder.path / "spec.json").is_file() else None
+    machine = identity.machine_of(folder.env)["fingerprint"] if folder.env else None
     return Side(ok, refs, main, identity.spec_key(spec) if spec else None, machine, withheld)
 
 

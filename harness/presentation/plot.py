@@ -25,7 +25,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator, PercentFormatter
 
-from harness.model.analysis import Analysis, read_analysis
+from harness.model.analysis import Analysis
+from harness.model.folder import Folder
 from harness.model.records import no_links, write_json
 from harness.model.tables import EpochRecord, read_table
 from harness.presentation.wording import FIGURES, PART_WORDS
@@ -258,27 +259,26 @@ def makers(
     return {name: out[name] for name in FIGURES if name in out}
 
 
-def _figures(run_dir: Path, cfg: PlotConfig) -> dict[str, Callable[[], Figure]]:
-    """The folder's figure makers, from analysis.json and epochs.csv."""
-    analysis = read_analysis(run_dir)
-    epochs = read_table(run_dir / "tables" / "epochs.csv", EpochRecord)
+def _figures(folder: Folder, cfg: PlotConfig) -> dict[str, Callable[[], Figure]]:
+    """The folder's figure makers, from its Analysis and epochs.csv."""
+    epochs = read_table(folder.path / "tables" / "epochs.csv", EpochRecord)
     if epochs is not None:
         for column in ("run_index", "epoch", "test_accuracy", "elapsed_seconds"):
             epochs[column] = pd.to_numeric(epochs[column], errors="coerce")
-    return makers(analysis, epochs, cfg)
+    return makers(folder.analysis, epochs, cfg)
 
 
-def plot(run_dir: Path, cfg: PlotConfig | None = None) -> None:
+def plot(where: Folder | Path, cfg: PlotConfig | None = None) -> None:
     """Draw every figure that the folder's data supports into plots/."""
     cfg = cfg or PlotConfig()
-    run_dir = Path(run_dir)
-    names = list(_figures(run_dir, cfg))
-    out = no_links(run_dir / "plots" / "figures.json").parent  # plots/ itself not a link
+    folder = Folder.of(where)
+    names = list(_figures(folder, cfg))
+    out = no_links(folder.path / "plots" / "figures.json").parent  # plots/ itself not a link
     out.mkdir(exist_ok=True)
     for stale in out.iterdir():
         if stale.is_file():
             stale.unlink()
-    jobs = [(run_dir, name, cfg) for name in names]
+    jobs = [(folder, name, cfg) for name in names]
     if len(jobs) > 1 and "forkserver" in multiprocessing.get_all_start_methods():
         # Drawing is most of this stage and every figure is independent: one worker per core.
         # Workers come from a fork server that imported this module once (cheap to fork, and
@@ -294,8 +294,8 @@ def plot(run_dir: Path, cfg: PlotConfig | None = None) -> None:
     write_json(out / "figures.json", {"figures": [{"name": name} for name in names]})
 
 
-def _draw(run_dir: Path, name: str, cfg: PlotConfig) -> None:
-    """Make and save one figure (in a worker: its inputs are read again, they are small)."""
-    make = _figures(run_dir, cfg)[name]
+def _draw(folder: Folder, name: str, cfg: PlotConfig) -> None:
+    """Make and save one figure (a worker gets the folder, its Analysis included, pickled)."""
+    make = _figures(folder, cfg)[name]
     with plt.rc_context({"svg.hashsalt": "mlp-bench", "font.size": 10}):
-        _save(make(), FIGURES[name][0], run_dir / "plots", name, cfg)
+        _save(make(), FIGURES[name][0], folder.path / "plots", name, cfg)

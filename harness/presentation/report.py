@@ -25,9 +25,9 @@ from harness.model.analysis import (
     ContenderSummary,
     Judged,
     SweepRow,
-    read_analysis,
 )
-from harness.model.records import no_links, read_manifest, read_optional_json
+from harness.model.folder import Folder
+from harness.model.records import no_links, read_optional_json
 from harness.presentation import formats, wording, wording_decompose, wording_env, wording_grid
 
 RAW_PATTERNS = (
@@ -132,13 +132,13 @@ def _command_text(command: Any) -> str | None:
     return str(command) if command else None
 
 
-def _manifest_facts(run_dir: Path) -> tuple[str | None, list[tuple[str, str]], list[str]]:
+def _manifest_facts(folder: Folder) -> tuple[str | None, list[tuple[str, str]], list[str]]:
     """The harness command line, each contender's command (run.json, else contenders.csv)
     and prepare's notes (contenders asked for and not run)."""
     commands: list[tuple[str, str]] = []
     command, notes = None, []
-    if (run_dir / "run.json").is_file():
-        manifest = read_manifest(run_dir)
+    if folder.has_manifest:
+        manifest = folder.manifest
         command = _command_text(manifest.command_line)
         notes = list(manifest.notes)
         commands = [(c.name, _command_text(c.argv) or "") for c in manifest.contenders]
@@ -147,7 +147,7 @@ def _manifest_facts(run_dir: Path) -> tuple[str | None, list[tuple[str, str]], l
                 f"contenders {', '.join(f.get('contenders') or [])} came from {f.get('path')} "
                 f"(sha256 {str(f.get('sha256'))[:12]}), not from the harness"
             )
-    table = run_dir / "tables" / "contenders.csv"
+    table = folder.path / "tables" / "contenders.csv"
     if not commands and table.is_file():
         with table.open(encoding="utf-8", newline="") as stream:
             rows = csv.DictReader(stream)
@@ -198,10 +198,11 @@ class Worded:
         return getattr(self.comparison, name)
 
 
-def context(run_dir: Path) -> dict[str, Any]:
+def context(where: Folder | Path) -> dict[str, Any]:
     """Everything the templates show: analysis.json's numbers (harness.model.analysis objects)
     and their words; report.html and summary.md are both rendered from it."""
-    a = read_analysis(run_dir)
+    folder = Folder.of(where)
+    run_dir, a = folder.path, folder.analysis
     comparisons = {c.contender: c for c in a.comparisons}
     rows = []
     for s in a.contenders:
@@ -225,8 +226,8 @@ def context(run_dir: Path) -> dict[str, Any]:
     if a.target is not None:
         title += f", time to {100 * float(a.target):g} % test accuracy"
     headline_cmp = comparisons.get(a.headline) if a.headline else None
-    command, commands, notes = _manifest_facts(run_dir)
-    env = wording_env.env_groups(read_optional_json(run_dir / "env.json"))
+    command, commands, notes = _manifest_facts(folder)
+    env = wording_env.env_groups(folder.env)
     all_figures = figures(run_dir)
     return {
         "title": title,
@@ -245,7 +246,7 @@ def context(run_dir: Path) -> dict[str, Any]:
         "floor_notes": wording.floor_notes(a),
         "labels": wording.labels(a),
         "grids": [wording_grid.grid(g, a) for g in a.grid],
-        "decomposition": wording_decompose.section(a, read_optional_json(run_dir / "env.json")),
+        "decomposition": wording_decompose.section(a, folder.env),
         "rows": rows,
         "names": [r.name for r in rows],
         "failed": [r for r in rows if r.status not in ("ok", "invalid")],
@@ -347,10 +348,11 @@ def grid_markdown(g: dict[str, Any]) -> list[str]:
     return lines + [""] + [f"- {md(s)}" for s in [*g["sentences"], *g["answers"]]]
 
 
-def render(run_dir: Path) -> Path:
-    """Write report.html and summary.md from analysis.json, plots/ and the raw files."""
-    run_dir = Path(run_dir)
-    ctx = context(run_dir)
+def render(where: Folder | Path) -> Path:
+    """Write report.html and summary.md from the folder's Analysis, plots/ and raw files."""
+    folder = Folder.of(where)
+    run_dir = folder.path
+    ctx = context(folder)
     no_links(run_dir / "summary.md").write_text(summary_markdown(ctx), encoding="utf-8")
     ctx["raw_files"] = raw_files(run_dir)
     out = run_dir / "report.html"
