@@ -37,38 +37,9 @@
 //! Thin products (under [`LARGE`] in any dimension, and the per-sample matrix-vector products)
 //! go to the gemm crate, which has dedicated paths for them.
 
-use std::cell::Cell;
-
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use crate::blas::Blas;
-
-thread_local! {
-    static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether this thread is inside a product kernel. Both libraries allocate packing scratch on
-/// every call (matrixmultiply one buffer, the gemm crate up to three); this lets an allocation
-/// counter tell those apart from the training loop's own allocations (there are none).
-pub fn in_kernel() -> bool {
-    IN_KERNEL.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Marks the calling thread as inside a kernel until dropped.
-struct KernelCall;
-
-impl KernelCall {
-    fn enter() -> Self {
-        IN_KERNEL.with(|f| f.set(true));
-        KernelCall
-    }
-}
-
-impl Drop for KernelCall {
-    fn drop(&mut self) {
-        IN_KERNEL.with(|f| f.set(false));
-    }
-}
 
 /// The library that computes the products of at least [`LARGE`] rows, columns and depth on one
 /// thread (thin products, and products split over threads by the library, always use `gemm`).
@@ -218,7 +189,8 @@ pub fn gemm(
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
     let large = m >= LARGE && n >= LARGE && k >= LARGE;
-    let _call = KernelCall::enter();
+    #[cfg(feature = "alloc-count")]
+    let _call = crate::alloc_count::KernelCall::enter();
     if let Kernel::Blas(lib) = kernel {
         // Column-major with unit row strides (every view here is a block of whole columns); a
         // transposed operand is the stored matrix with the library's transpose flag.
