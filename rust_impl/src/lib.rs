@@ -1,5 +1,7 @@
 //! A multilayer perceptron trained with plain SGD: the Rust contender of the MLP benchmark.
 
+#[cfg(feature = "alloc-count")]
+pub mod alloc_count;
 pub mod blas;
 pub mod cli;
 pub mod data;

@@ -10,65 +10,23 @@
 //! users and benches that measure nothing. [`Kernel::Blas`] sends every product to a BLAS
 //! library opened at run time (crate::blas).
 //!
-//! Measured on the 2-vCPU Intel Xeon (lscpu "Intel(R) Xeon(R) Processor", family 6 model 207,
-//! AVX-512), `cargo bench --bench gemm`, GFLOP/s, best of 4 runs made at load averages 2.8-6.6
-//! (the machine was shared with other builds; each cell is the least disturbed run):
+//! Why the guess and the threading are as they are (the figures behind this, with when, where
+//! and how they were measured, are in rust_impl/README.md, section "Measured"): on AVX-512 the
+//! gemm crate beat matrixmultiply on every large product on one thread; T threads each running
+//! their own slice of the batch on one thread have more headroom (T times one thread's rate)
+//! than the gemm crate's own threading of the whole batch reached, and on the thin 10-row
+//! products that threading gained nothing or lost. Training therefore never uses the
+//! library's threading; `threads` > 1 here serves
+//! `BatchWorkspace::step`, kept for comparison (`cargo bench --bench step`). On an earlier AVX2
+//! machine matrixmultiply was the faster one on the large products, so the guess keeps it for
+//! CPUs without AVX-512.
 //!
-//! | product (B samples)        | B   | matrixmultiply | gemm 1 thread | gemm 2 threads |
-//! |----------------------------|-----|---------------:|--------------:|---------------:|
-//! | fwd  W1 X  256x784 * 784xB | 512 |             86 |           126 |            183 |
-//! | grad D1 X^T 256xB * Bx784  | 512 |             99 |           130 |            195 |
-//! | fwd  W1 X                  | 256 |             88 |           121 |            174 |
-//! | grad D1 X^T                | 256 |            130 |           138 |            171 |
-//! | fwd  W2 A1  10x256 * 256xB | 512 |              - |            39 |             43 |
-//! | grad D2 A1^T 10xB * Bx256  | 512 |              - |            40 |             41 |
-//! | back W2^T D2 256x10 * 10xB | 512 |              - |           129 |             95 |
-//!
-//! So on AVX-512 the gemm crate wins every large product on one thread (by 6-47 %), and the
-//! data-parallel step (each of 2 threads running its 256-sample slice at ~121-138 GFLOP/s on
-//! one thread) has more headroom than the gemm crate's own threading of the whole batch
-//! (174-195 for both threads together); on the thin 10-row products its threading gains
-//! nothing or loses. Training therefore never uses the library's threading; `threads` > 1
-//! here serves `BatchWorkspace::step`, kept for comparison (`cargo bench --bench step`: best
-//! 2-thread step 2.11 ms data-parallel against 2.08 ms with products split, 3.42 ms on one
-//! thread, all under load; the two 2-thread strategies could not be told apart on this VM).
-//! On the AVX2 machine (AMD EPYC, earlier session, gemm 0.18, same FMA kernels as 0.19's)
-//! matrixmultiply was the faster one on the large products, so non-AVX-512 CPUs keep it.
 //! Thin products (under [`LARGE`] in any dimension, and the per-sample matrix-vector products)
 //! go to the gemm crate, which has dedicated paths for them.
-
-use std::cell::Cell;
 
 use nalgebra::{DMatrixView, DMatrixViewMut};
 
 use crate::blas::Blas;
-
-thread_local! {
-    static IN_KERNEL: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether this thread is inside a product kernel. Both libraries allocate packing scratch on
-/// every call (matrixmultiply one buffer, the gemm crate up to three); this lets an allocation
-/// counter tell those apart from the training loop's own allocations (there are none).
-pub fn in_kernel() -> bool {
-    IN_KERNEL.try_with(Cell::get).unwrap_or(false)
-}
-
-/// Marks the calling thread as inside a kernel until dropped.
-struct KernelCall;
-
-impl KernelCall {
-    fn enter() -> Self {
-        IN_KERNEL.with(|f| f.set(true));
-        KernelCall
-    }
-}
-
-impl Drop for KernelCall {
-    fn drop(&mut self) {
-        IN_KERNEL.with(|f| f.set(false));
-    }
-}
 
 /// The library that computes the products of at least [`LARGE`] rows, columns and depth on one
 /// thread (thin products, and products split over threads by the library, always use `gemm`).
@@ -87,7 +45,7 @@ pub enum Kernel {
 pub const LARGE: usize = 64;
 
 impl Kernel {
-    /// A guess by CPU flag (see the module's measurements); the binary measures instead.
+    /// A guess by CPU flag (see the module doc); the binary measures instead.
     pub fn detect() -> Kernel {
         if simd() == "AVX-512" {
             Kernel::Gemm
@@ -218,7 +176,8 @@ pub fn gemm(
     let (a_rs, a_cs) = a.strides();
     let (b_rs, b_cs) = b.strides();
     let large = m >= LARGE && n >= LARGE && k >= LARGE;
-    let _call = KernelCall::enter();
+    #[cfg(feature = "alloc-count")]
+    let _call = crate::alloc_count::KernelCall::enter();
     if let Kernel::Blas(lib) = kernel {
         // Column-major with unit row strides (every view here is a block of whole columns); a
         // transposed operand is the stored matrix with the library's transpose flag.

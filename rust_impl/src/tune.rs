@@ -1,14 +1,17 @@
 //! The product kernel chosen by measurement, as FFTW's planner and OpenBLAS's dispatch do, not
 //! by CPU flag: a CPU flag says which instructions a library may use, not which library is
 //! faster on this network's shapes (on an AMD EPYC with AVX2 the flag picked matrixmultiply,
-//! yet `cargo bench` there had the gemm crate 6-15 % faster per step).
+//! yet `cargo bench` there had the gemm crate faster per step: rust_impl/README.md, section
+//! "Measured").
 //!
 //! Each built-in kernel runs whole SGD steps (forward, backward, gradients) of the network
 //! itself on a slice as wide as one thread's share of a mini-batch, alternating kernel by
 //! kernel for a few rounds; the one with the shortest step wins. The result is cached per
 //! machine in `<cache>/mlp-bench/rust-kernel-<key hash>.json` (`$MLP_BENCH_CACHE`, else
 //! `$XDG_CACHE_HOME`, else `~/.cache`), keyed by this binary's version, the CPU model, its SIMD
-//! level, the layers and the slice width, so only a machine's first run pays the ~0.1-0.3 s.
+//! level, the layers and the slice width, so only a machine's first run pays for the
+//! measurement: at most `ROUNDS` rounds after a warm-up one, stopping early once `BUDGET` has
+//! passed (what it costs on one machine: rust_impl/README.md, section "Measured").
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

@@ -1,13 +1,16 @@
 //! The step loop and the scoring pass allocate nothing after the first step (a counting global
 //! allocator). The product kernels' own packing scratch is counted apart: both libraries
 //! allocate it on every call of a large product, and no public API lets a caller supply it.
+//! The mark "inside a kernel" comes from the library's test-only `alloc-count` feature, which
+//! the package's dev-dependency on itself turns on for test builds.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nalgebra::DMatrix;
 
-use mlp::linalg::{in_kernel, Kernel};
+use mlp::alloc_count::in_kernel;
+use mlp::linalg::Kernel;
 use mlp::model::Mlp;
 use mlp::spec::{Activation, Output};
 use mlp::train::{Algorithm, Options, Trainer};

@@ -75,7 +75,8 @@ fn successful_events(out: &Output, metrics: &Path) -> Vec<Value> {
 fn training_on_mnist_mini_reaches_the_target_and_writes_start_data_epochs_and_end() {
     let tmp = tempfile::tempdir().unwrap();
     let metrics = tmp.path().join("m.jsonl");
-    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../harness/preparation/specs/mnist-mini.json");
+    let spec = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../harness/preparation/specs/mnist-mini.json");
     let out = mlp(&spec, &["--metrics-out", metrics.to_str().unwrap()]);
     let events = successful_events(&out, &metrics);
     let kinds = event_kinds(&events);
