@@ -33,9 +33,10 @@ PARITY_STEPS = 4
 def candle() -> Path:
     """The mlp-candle binary, and the release mlp binary its error lines are compared with.
 
-    mlp-candle is built in the dev profile (optimised: see rust_impl/Cargo.toml), whose
-    dependency builds `cargo test --workspace` reuses: a clean release build of candle would
-    add about ten more minutes on 2 cores, and correctness does not depend on the profile.
+    mlp-candle is built in the dev profile (rust_impl/Cargo.toml: the dependencies optimised,
+    candle's own crates at opt-level 1), whose builds `cargo test --workspace` reuses: a clean
+    release build of candle would add about ten more minutes on 2 cores, and correctness does
+    not depend on the profile.
     """
     if shutil.which("cargo") is None:
         pytest.skip("cargo is not installed")
@@ -54,7 +55,7 @@ def shared_init(tmp: Path, layers: list[int]) -> Path:
     return path
 
 
-@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.slow  # builds mlp-candle: minutes on 2 cores
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("algorithm", ["batched", "per-sample"])
 def test_rust_candle_passes_the_k_step_parity_check_against_the_numpy_reference(
@@ -72,7 +73,7 @@ def test_rust_candle_passes_the_k_step_parity_check_against_the_numpy_reference(
     assert result["status"] == "passed", json.dumps(result["pairs"], indent=1)
 
 
-@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.slow  # builds mlp-candle: minutes on 2 cores
 def test_rust_candle_with_leaky_relu_and_sigmoid_mse_passes_parity_too(
     candle: Path, tmp_path: Path
 ) -> None:
@@ -101,7 +102,7 @@ def run_both(candle: Path, args: list[str]) -> dict[str, subprocess.CompletedPro
     }
 
 
-@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.slow  # builds mlp-candle: minutes on 2 cores
 @pytest.mark.parametrize("case", CASES)
 def test_rust_candle_rejects_bad_input_with_the_mlp_binarys_line_and_exit_2(
     case: str, candle: Path, tmp_path: Path
@@ -113,7 +114,7 @@ def test_rust_candle_rejects_bad_input_with_the_mlp_binarys_line_and_exit_2(
     assert results["mlp-candle"].stderr == results["mlp"].stderr
 
 
-@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.slow  # builds mlp-candle: minutes on 2 cores
 def test_rust_candle_reports_divergence_at_the_same_step_as_mlp_with_exit_3(
     candle: Path, tmp_path: Path
 ) -> None:
@@ -125,7 +126,7 @@ def test_rust_candle_reports_divergence_at_the_same_step_as_mlp_with_exit_3(
     assert results["mlp"].stderr.startswith("error: training diverged: ")
 
 
-@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.slow  # builds mlp-candle: minutes on 2 cores
 @pytest.mark.parametrize("kind", [*NOT_FILES, "/dev/full"])
 def test_rust_candle_refuses_a_model_path_that_is_not_a_regular_file_as_mlp_does(
     kind: str, candle: Path, tmp_path: Path
@@ -140,7 +141,7 @@ def test_rust_candle_refuses_a_model_path_that_is_not_a_regular_file_as_mlp_does
     assert Path("/dev/full").is_char_device()
 
 
-@pytest.mark.slow  # builds mlp-candle: 10+ minutes on 2 cores
+@pytest.mark.slow  # builds mlp-candle: minutes on 2 cores
 def test_rust_candle_on_a_full_disk_keeps_the_earlier_model_and_leaves_no_temporary_file(
     candle: Path,
     tmp_path: Path,
