@@ -132,7 +132,7 @@ def test_a_stop_during_measure_keeps_every_finished_run_and_report_renders_them(
            "HYPERFINE": str(HYPERFINES["2.0"])}  # fmt: skip
     argv = run_args(tmp_path, tiny_data, "fake-ok,fake-slow", "--skip-parity", "--target", "0.01")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", *argv, "--runs", "3"],
+        [sys.executable, "-m", "harness", *argv, "--runs", "8"],  # rounds to spare after 2
         cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60

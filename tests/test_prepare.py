@@ -14,6 +14,7 @@ from harness.errors import HarnessError
 from harness.model.records import read_json
 from harness.model.results import new_results_dir, update_latest
 from harness.preparation import contenders, prepare
+from harness.preparation.envinfo import numpy_blas_pools
 
 NOON = datetime(2026, 1, 2, 12, 0, 0)
 
@@ -136,3 +137,22 @@ def test_a_floor_seconds_variable_that_is_not_a_sane_duration_is_refused_naming_
     monkeypatch.setenv(prepare.FLOOR_SECONDS_ENV, value)
     with pytest.raises(HarnessError, match=r"^HARNESS_FLOOR_SECONDS=.*expected seconds from"):
         prepare.floor_budget()
+
+
+def test_env_json_names_numpys_own_blas_even_when_scipys_was_loaded_first():
+    scipy = {
+        "user_api": "blas",
+        "internal_api": "openblas",
+        "version": "0.3.30",
+        "filepath": "/venv/site-packages/scipy.libs/libscipy_openblas-6cdc3b4a.so",
+    }
+    numpy = {
+        "user_api": "blas",
+        "internal_api": "openblas",
+        "version": "0.3.31.188.0",
+        "filepath": "/venv/site-packages/numpy.libs/libscipy_openblas64_-32a4b2a6.so",
+    }
+    openmp = {"user_api": "openmp", "internal_api": "openmp", "filepath": "/usr/lib/libgomp.so"}
+    assert [p["version"] for p in numpy_blas_pools([scipy, openmp, numpy])] == ["0.3.31.188.0"]
+    system = {**scipy, "filepath": "/usr/lib/x86_64-linux-gnu/libopenblas.so.0"}
+    assert [p["version"] for p in numpy_blas_pools([system, openmp])] == ["0.3.30"]  # one, shared

@@ -212,6 +212,7 @@ def test_the_job_array_runs_on_every_task_and_the_merge_job_waits_for_it(slurm):
     assert len(folders) == 2
     merged = json.loads((shared / "merged" / "merged.json").read_text())
     (group,) = merged["groups"]
+    assert len(group["machines"]) == 1, json.dumps(group["machines"], indent=1)[:4000]
     (machine,) = group["machines"]
     assert sorted(machine["folders"]) == [str(f) for f in folders]
     assert group["workload"]["target"] == 0.5

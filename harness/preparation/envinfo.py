@@ -126,12 +126,23 @@ def numpy_info() -> dict[str, Any]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return {}
-    blas = [
-        {k: pool.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
-        for pool in threadpool_info()
-        if pool.get("user_api") == "blas"
-    ]
-    return {"version": numpy.__version__, "blas": blas}
+    return {"version": numpy.__version__, "blas": numpy_blas_pools(threadpool_info())}
+
+
+def numpy_blas_pools(pools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The BLAS NumPy itself loaded, from threadpoolctl's pools: the wheels of NumPy and SciPy
+    each bundle an OpenBLAS (numpy.libs/, scipy.libs/), and once SciPy is imported both are in
+    the process, in load order; so the pools under NumPy's folder, else (a system NumPy, one
+    shared BLAS) every BLAS pool."""
+    blas = [p for p in pools if p.get("user_api") == "blas"]
+    own = [p for p in blas if _under_numpy(str(p.get("filepath") or ""))]
+    keys = ("internal_api", "version", "architecture", "num_threads")
+    return [{k: pool.get(k) for k in keys} for pool in own or blas]
+
+
+def _under_numpy(filepath: str) -> bool:
+    """Whether a library lies in NumPy's wheel (numpy.libs/, numpy/.dylibs/, numpy/...)."""
+    return any(part.lower().startswith("numpy") for part in Path(filepath).parts[-3:-1])
 
 
 def git_state() -> dict[str, Any]:
