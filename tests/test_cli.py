@@ -124,6 +124,13 @@ def test_a_malformed_hyperfine_export_gives_one_line(
     assert "unknown hyperfine schema_version 9" in capsys.readouterr().err
 
 
+def _as_at_a_terminal() -> None:
+    """SIGINT as a command started at a terminal gets it: a job started in the background by a
+    shell without job control (a CI runner's, say) inherits SIGINT ignored, and Python then
+    leaves it ignored, like any program (the harness keeps that choice)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_stop_during_measure_keeps_every_finished_run_and_report_renders_them(
     tmp_path: Path, tiny_data: Path, sig: signal.Signals
@@ -134,6 +141,7 @@ def test_a_stop_during_measure_keeps_every_finished_run_and_report_renders_them(
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", *argv, "--runs", "8"],  # rounds to spare after 2
         cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_as_at_a_terminal,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     # Wait until a round has finished and fake-slow runs again (its second timed process).

@@ -9,7 +9,8 @@ from data.results_factory import DEFAULT_CONTENDERS, FakeContender, FakeRun, wri
 
 from harness.analysis.analyze import analyze
 from harness.model import codec
-from harness.model.analysis import Measuring, MismatchCause, Noise, Note, read_analysis
+from harness.model.analysis import Measuring, Noise, Note, read_analysis
+from harness.model.evidence import MismatchCause
 from harness.presentation import formats, wording
 
 

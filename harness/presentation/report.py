@@ -19,13 +19,8 @@ from typing import Any
 import jinja2
 
 from harness import __version__
-from harness.model.analysis import (
-    Analysis,
-    Comparison,
-    ContenderSummary,
-    Judged,
-    SweepRow,
-)
+from harness.model.analysis import Analysis, Comparison, ContenderSummary, Judged
+from harness.model.evidence import SweepRow
 from harness.model.folder import Folder
 from harness.model.records import no_links, read_optional_json
 from harness.presentation import formats, wording, wording_decompose, wording_env, wording_grid

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.model.analysis import Analysis, Comparison, MismatchCause, Note
+from harness.model.analysis import Analysis, Comparison, Note
+from harness.model.evidence import MismatchCause
 from harness.presentation.formats import num, p_text, pct
 
 NO_PEER = "no same-thread reference: see the cross-thread ratios"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.model.analysis import Analysis, Decomposition, Factors, RatioTest
+from harness.model.analysis import Analysis
+from harness.model.evidence import Decomposition, Factors, RatioTest
 from harness.presentation.formats import md
 from harness.presentation.wording import level
 

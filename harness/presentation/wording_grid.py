@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from harness.model.analysis import Analysis, Grid, GridCell, GridRatio, RatioTest
+from harness.model.analysis import Analysis
+from harness.model.evidence import Grid, GridCell, GridRatio, RatioTest
 from harness.presentation.formats import num
 from harness.presentation.wording import comparison
 
