@@ -45,8 +45,10 @@ PROCESS_MODULES = {
 CHEAP_SHARED = {"tiny_data", "programs", "mini", "hand_computed", "tmp_path_factory"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# A wrapper runs before every plain implementation: the marks must be there when `-m` selects
+# and when pytest-xdist's worker reads xdist_group (a tryfirst hook came too late for that).
+@pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> Iterator[None]:
     """Mark every test that starts real processes as slow (see PROCESS_FIXTURES), and group
     the tests that share an expensive fixture for `pytest -n 2 --dist loadgroup`."""
     for item in items:
@@ -55,6 +57,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
     for item, group in shared_fixture_groups(items).items():
         item.add_marker(pytest.mark.xdist_group(group))
+    return (yield)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse `--dist loadgroup` where pytest-xdist cannot see the groups: on pytest 9.2 its
+    nodeid suffix is ignored (pytest-xdist issue #1386), so every worker would silently build
+    every shared fixture again (pyproject.toml pins pytest < 9.2 for this)."""
+    major_minor = tuple(int(n) for n in pytest.__version__.split(".")[:2])
+    if config.getoption("dist", default="no") == "loadgroup" and major_minor >= (9, 2):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__}: pytest-xdist's --dist loadgroup ignores the groups "
+            "on pytest 9.2 (pytest-xdist issue #1386); `pip install -e '.[dev]'` installs "
+            "pytest < 9.2, or use --dist loadfile"
+        )
 
 
 def shared_fixture_groups(items: list[pytest.Item]) -> dict[pytest.Item, str]:
