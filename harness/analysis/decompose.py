@@ -24,6 +24,7 @@ for: {"rust-numpy-blas": "rust"}.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -68,9 +69,9 @@ def factors(times: np.ndarray, cfg: Any) -> dict[str, Any]:
     logs = np.log(times)
     ref, twin, native = logs[:, 0], logs[:, 1], logs[:, 2]
     return {
-        "total": stats.log_mean_test(ref - native, cfg).as_dict(),
-        "language": stats.log_mean_test(ref - twin, cfg).as_dict(),
-        "kernel": stats.log_mean_test(twin - native, cfg).as_dict(),
+        "total": asdict(stats.log_mean_test(ref - native, cfg)),
+        "language": asdict(stats.log_mean_test(ref - twin, cfg)),
+        "kernel": asdict(stats.log_mean_test(twin - native, cfg)),
         "n": len(times),
     }
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,10 @@ def compare_pair(
     a, b, pairing = pair(ok[ref], ok[name], "wall_seconds")
     test = stats.ratio_test(a, b, pairing != "independent", cfg)
     row: dict[str, Any] = {"contender": name, "reference": ref, "pairing": pairing}
-    row.update(test.as_dict())
+    row.update(asdict(test))
     a, b, epoch_pairing = pair(ok[ref], ok[name], "seconds_per_epoch")
     per_epoch = stats.ratio_test(a, b, epoch_pairing != "independent", cfg)
-    row["per_epoch"] = per_epoch.as_dict() if per_epoch.ratio is not None else None
+    row["per_epoch"] = asdict(per_epoch) if per_epoch.ratio is not None else None
     row["per_seed"] = []
     for seed in sorted(set(ok[ref]["seed"]) & set(ok[name]["seed"]) - {""}, key=seed_key):
         of_seed = [f[f["seed"] == seed] for f in (ok[ref], ok[name])]

@@ -35,11 +35,13 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from harness.model.evidence import RatioTest
 
 
 @dataclass(frozen=True)
@@ -57,23 +59,6 @@ class StatsConfig:
     def confidence(self) -> float:
         """The CI level, tied to alpha so the CI and the test always agree."""
         return 1.0 - self.alpha
-
-
-@dataclass(frozen=True)
-class RatioTest:
-    """Speed-up of `other` over `ref` (t_ref / t_other: > 1 means other is faster)."""
-
-    ratio: float | None
-    ci_low: float | None
-    ci_high: float | None
-    p_value: float | None
-    verdict: str | None  # faster, slower, equivalent, inconclusive; None without data
-    n: int  # pairs (paired), else the smaller sample
-    paired: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict (for analysis.json)."""
-        return asdict(self)
 
 
 def finite(values: Any) -> np.ndarray:

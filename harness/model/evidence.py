@@ -14,14 +14,15 @@ from harness.model.codec import optional
 
 @dataclass(frozen=True)
 class RatioTest:
-    """A speed-up t_ref / t_other with its CI, p-value and verdict (harness.analysis.stats)."""
+    """A speed-up t_ref / t_other (> 1: the other is faster) with its CI, p-value and verdict;
+    harness.analysis.stats computes it, analysis.json stores it."""
 
     ratio: float | None
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
-    verdict: str | None
-    n: int
+    verdict: str | None  # faster, slower, equivalent, inconclusive; None without data
+    n: int  # pairs (paired), else the smaller sample
     paired: bool
 
 

@@ -38,7 +38,7 @@ from harness.pooling.merge_load import Machine, PooledFolder, Workload, expand, 
 from harness.pooling.merge_machines import Answer, answer, labels
 
 if TYPE_CHECKING:
-    from harness.analysis.stats import RatioTest
+    from harness.model.evidence import RatioTest
 
 # stats (scipy) and pairing (pandas) are imported where a machine pools
 # several folders: a merge of one folder per machine needs neither (a second less to start).
