@@ -421,16 +421,25 @@ def test_runs_appending_to_one_metrics_file_at_once_never_interleave_lines(
 def test_rust_reports_a_thread_start_failure_without_the_os_error_number(
     programs: dict[str, list[str]], tmp_path: Path
 ) -> None:
-    """1024 threads in 1.25 GB of address space: the OS reason alone, as CONTRACT.md says."""
+    """1024 threads in 1.25 GB of address space: the OS reason alone, as CONTRACT.md says.
+
+    About one try in 40, the last thread that did start finds no address space left for the
+    signal stack Rust's standard library gives every thread, and the library aborts (CONTRACT.md,
+    *Failures: signals and memory*): that outcome, and only that one, is tried again, twice.
+    """
 
     def limit_memory() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (1_250_000_000, 1_250_000_000))
 
     args = ["train", "--spec", str(write_spec(tmp_path)), "--threads", "1024", "--max-steps", "1"]
-    proc = subprocess.run(
-        [*programs["rust"], *args], capture_output=True, text=True, preexec_fn=limit_memory
-    )
     line = "error: cannot start 1024 compute threads: Resource temporarily unavailable\n"
+    std_abort = "failed to allocate an alternative stack"
+    for _ in range(3):
+        proc = subprocess.run(
+            [*programs["rust"], *args], capture_output=True, text=True, preexec_fn=limit_memory
+        )
+        if not (proc.returncode == -signal.SIGABRT and std_abort in proc.stderr):
+            break
     assert (proc.returncode, proc.stderr) == (2, line)
 
 
