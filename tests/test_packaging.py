@@ -30,18 +30,11 @@ def installed(tmp_path_factory) -> Path:
             shutil.copy(ROOT / name, source / name)
     env_dir = tmp / "venv"
     venv.create(env_dir, with_pip=True)
+    # --no-compile: Python compiles what the tests import, not every module of NumPy, SciPy,
+    # pandas and matplotlib up front (halves the install; same files otherwise)
+    pip = [env_dir / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-compile"]
     result = subprocess.run(
-        # --no-compile: Python compiles what the tests import, not every module of NumPy,
-        # SciPy, pandas and matplotlib up front (halves the install; same files otherwise)
-        [
-            env_dir / "bin" / "python",
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-compile",
-            str(source),
-        ],
+        [*pip, str(source)],
         capture_output=True,
         text=True,
         timeout=900,
